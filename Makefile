@@ -1,0 +1,25 @@
+# Zero to Millions: `make book` builds the site, `make test` runs every test.
+# Both create the virtual environment .venv from requirements.txt when it is missing
+# or older than requirements.txt. Use PYTHON=python3.12 to pick another interpreter.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+READY  := $(VENV)/.ready
+
+.PHONY: book test clean
+
+book: $(READY)
+	$(BIN)/jupyter-book build --all -W -n --keep-going .
+	@echo "The book is built: $(CURDIR)/_build/html/index.html"
+
+test: $(READY)
+	$(BIN)/python -m pytest --nbval
+
+$(READY): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+clean:
+	rm -rf _build

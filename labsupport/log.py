@@ -1,0 +1,79 @@
+"""The request log: what happened to every request, one row each.
+
+Think of the access log a web server writes: one line per request with when it
+came, when work on it began, when it ended, where it went and how it ended.
+Components write into a `RequestLog` as the simulation runs; at the end it
+becomes a pandas DataFrame. Nothing is silently lost: a request that never
+reached an end is `in_flight`, so the outcome counts always add up to the
+requests the workload made.
+
+Outcomes:
+- `ok`: served.
+- `dropped`: turned away at the door because the queue was full.
+- `failed`: its server was down when it arrived, or failed while it waited or
+  was being served.
+- `in_flight`: still queued or in service when the run stopped.
+"""
+
+import numpy as np
+import pandas as pd
+
+OK, DROPPED, FAILED, IN_FLIGHT = "ok", "dropped", "failed", "in_flight"
+OUTCOMES = (OK, DROPPED, FAILED, IN_FLIGHT)
+
+
+class RequestLog:
+    """Columns filled in by components while a run goes on (times in seconds)."""
+
+    def __init__(self, arrivals, when_all_ended=None):
+        n = len(arrivals)
+        self.arrivals = arrivals
+        self.when_all_ended = when_all_ended  # called once every request has ended
+        self.start = [np.nan] * n    # when service began
+        self.finish = [np.nan] * n   # when the request ended, any outcome
+        self.outcome = [IN_FLIGHT] * n
+        self.where = [-1] * n        # index into `places`
+        self.places = []             # names of the components requests go to
+        self.workers = {}            # workers per place, for utilisation
+        self.ended = 0               # how many requests have an outcome
+
+    def place(self, name, workers=1):
+        """Register a component that serves requests; returns its index."""
+        if name in self.places:
+            raise ValueError(f"name must be unique within a system, got {name!r} twice")
+        self.places.append(name)
+        self.workers[name] = workers
+        return len(self.places) - 1
+
+    def routed(self, rid, place):
+        self.where[rid] = place
+
+    def started(self, rid, time):
+        self.start[rid] = time
+
+    def ended_as(self, rid, time, outcome):
+        self.finish[rid] = time
+        self.outcome[rid] = outcome
+        self.ended += 1
+        if self.ended == len(self.outcome) and self.when_all_ended:
+            self.when_all_ended()
+
+    def to_frame(self):
+        """One row per request: arrival, start, finish, wait, latency, outcome, server."""
+        arrivals = self.arrivals
+        start = np.array(self.start)
+        finish = np.array(self.finish)
+        where = np.array(self.where)
+        names = np.array(self.places + ["-"], dtype=object)  # where == -1 picks "-"
+        return pd.DataFrame({
+            "request": np.arange(len(arrivals)),
+            "arrival": arrivals.time,
+            "start": start,
+            "finish": finish,
+            "wait": start - arrivals.time,
+            "latency": finish - arrivals.time,
+            "outcome": pd.Categorical(self.outcome, categories=OUTCOMES),
+            "server": pd.Categorical(names[where], categories=self.places + ["-"]),
+            "kind": np.where(arrivals.is_write, "write", "read"),
+            "key": arrivals.key,
+        })

@@ -1,0 +1,72 @@
+"""Metrics: turning the request log into the numbers an operator watches.
+
+Picture the dashboard on the wall of an operations room: requests per second,
+how long users wait (the median, and the slow tail at the 95th and 99th
+percentile), how busy each machine is, and how many requests went wrong.
+Everything here reads the request log (one row per request) and nothing else,
+so a number on the dashboard can always be traced back to the rows behind it.
+
+Latency percentiles count served (`ok`) requests only: a dropped or failed
+request has no meaningful latency, and it is counted under its outcome instead.
+"""
+
+import numpy as np
+import pandas as pd
+
+from .log import OK, OUTCOMES
+
+
+def summarise(requests, workers, run_time, arrival_rate, capacity):
+    """The run in one flat dict (seconds, requests per second, shares 0-1).
+
+    workers: {server name: workers}; run_time: seconds the run lasted;
+    capacity: the most requests per second the system can serve.
+    """
+    outcomes = requests["outcome"].value_counts()
+    latency = requests.loc[requests["outcome"] == OK, "latency"].to_numpy()
+    offered_load = arrival_rate / capacity
+    summary = {"requests": len(requests)}
+    summary.update({outcome: int(outcomes.get(outcome, 0)) for outcome in OUTCOMES})
+    summary.update({
+        "throughput": summary[OK] / run_time if run_time > 0 else 0.0,
+        "mean_latency": float(latency.mean()) if len(latency) else np.nan,
+        "p50_latency": _percentile(latency, 50),
+        "p95_latency": _percentile(latency, 95),
+        "p99_latency": _percentile(latency, 99),
+        "offered_load": offered_load,
+        "unstable": bool(offered_load >= 1),
+    })
+    for name, utilisation in busy_share(requests, workers, run_time).items():
+        summary[f"utilisation.{name}"] = utilisation
+    return summary
+
+
+def _percentile(values, q):
+    return float(np.percentile(values, q)) if len(values) else np.nan
+
+
+def busy_share(requests, workers, run_time):
+    """Share of time each server's workers were busy, {name: 0-1}."""
+    started = requests.dropna(subset=["start"])
+    end = started["finish"].fillna(run_time)  # still in service when the run stopped
+    busy = (end - started["start"]).groupby(started["server"], observed=False).sum()
+    return {name: float(busy.get(name, 0.0)) / (count * run_time) if run_time > 0 else 0.0
+            for name, count in workers.items()}
+
+
+def timeline(requests, bin_seconds=1.0):
+    """Per time bin (by arrival): latency percentiles of served requests and outcome counts.
+
+    Returns one row per bin: `time` (bin start, seconds), `p50`, `p99`,
+    `mean` (seconds) and a count column for each outcome.
+    """
+    bins = (requests["arrival"] // bin_seconds) * bin_seconds
+    served = requests[requests["outcome"] == OK].groupby(bins, observed=True)["latency"]
+    latency = pd.DataFrame({"p50": served.quantile(0.5), "p99": served.quantile(0.99),
+                            "mean": served.mean()})
+    counts = pd.crosstab(bins, requests["outcome"]).reindex(columns=list(OUTCOMES),
+                                                             fill_value=0)
+    table = counts.join(latency, how="left")
+    table.index.name = "time"
+    table.columns.name = None
+    return table.reset_index()

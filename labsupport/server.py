@@ -1,0 +1,147 @@
+"""A server: a few workers and a queue in front of them.
+
+Picture a bank branch with `workers` clerks and one line of customers. A new
+customer goes straight to a free clerk, or joins the line; when the line is
+`queue_limit` long the door is closed and newcomers are turned away (dropped).
+A clerk takes the next customer, serves them, and takes the next, all day long.
+A faster machine (`speed` 2.0) serves every request in half the time; that is
+what scaling up (vertical scaling) buys. When the branch closes unexpectedly
+(a failure), everyone inside is sent away and the door stays shut until it
+reopens (recovery).
+
+`Server` holds the parameters. During a run, `Server.build(sim)` makes a
+`RunningServer`, whose workers are long-lived simpy processes: one loop per
+worker, not one process per request, which keeps a run fast.
+
+A request's service time is its `size` (drawn by the workload, mean 1) times
+`mean_service_time / speed` for exponential service, or exactly
+`mean_service_time / speed` for deterministic service.
+"""
+
+from collections import deque
+from dataclasses import dataclass
+
+from simpy import Interrupt
+
+from . import checks
+from .log import DROPPED, FAILED, OK
+
+DISTRIBUTIONS = ("exponential", "deterministic")
+
+
+@dataclass(frozen=True)
+class Server:
+    """One machine: `workers` serving in parallel, each at `speed` times the base rate.
+
+    mean_service_time: seconds one request takes at speed 1.
+    queue_limit: most requests that may wait; None means no limit.
+    failures: (fail_at, recover_at) pairs in seconds; recover_at may be inf.
+    """
+
+    workers: int = 1
+    mean_service_time: float = 0.010
+    distribution: str = "exponential"
+    speed: float = 1.0
+    queue_limit: int | None = None
+    failures: tuple = ()
+    name: str = "server"
+
+    def __post_init__(self):
+        checks.count("workers", self.workers, minimum=1)
+        checks.positive("mean_service_time", self.mean_service_time)
+        checks.one_of("distribution", self.distribution, DISTRIBUTIONS)
+        checks.positive("speed", self.speed)
+        if self.queue_limit is not None:
+            checks.count("queue_limit", self.queue_limit, minimum=0)
+        previous_end = 0.0
+        for failure in self.failures:
+            if len(failure) != 2:
+                raise ValueError(f"failures must be (fail_at, recover_at) pairs, got {failure!r}")
+            fail_at = checks.non_negative("failures: fail_at", failure[0])
+            recover_at = checks.non_negative("failures: recover_at", failure[1], allow_inf=True)
+            if not previous_end <= fail_at < recover_at:
+                raise ValueError("failures must be in time order with fail_at < recover_at, "
+                                 f"got {self.failures!r}")
+            previous_end = recover_at
+
+    @property
+    def capacity(self):
+        """Most requests per second this server can finish (all workers busy)."""
+        return self.workers * self.speed / self.mean_service_time
+
+    def build(self, sim):
+        return RunningServer(self, sim)
+
+
+class RunningServer:
+    """A `Server` taking part in one run."""
+
+    def __init__(self, spec, sim):
+        self.spec, self.env, self.log = spec, sim.env, sim.log
+        self.place = sim.log.place(spec.name, spec.workers)
+        self.time_per_size = spec.mean_service_time / spec.speed
+        self.sizes = sim.sizes if spec.distribution == "exponential" else None
+        self.queue = deque()   # request numbers waiting, oldest first
+        self.idle = []         # one event per idle worker, to hand it a request
+        self.serving = {}      # worker process -> the request it is serving
+        self.up = True
+        self.workers = [self.env.process(self.work()) for _ in range(spec.workers)]
+        if spec.failures:
+            self.env.process(self.fail_and_recover())
+
+    def service_time(self, rid):
+        """Seconds this server spends on request `rid`."""
+        if self.sizes is None:
+            return self.time_per_size
+        return self.time_per_size * self.sizes[rid]
+
+    def accept(self, rid):
+        """A request arrives: fail it if down, hand it to an idle worker, queue or drop it."""
+        self.log.routed(rid, self.place)
+        if not self.up:
+            self.log.ended_as(rid, self.env.now, FAILED)
+        elif self.idle:
+            self.idle.pop().succeed(rid)
+        elif self.spec.queue_limit is not None and len(self.queue) >= self.spec.queue_limit:
+            self.log.ended_as(rid, self.env.now, DROPPED)
+        else:
+            self.queue.append(rid)
+
+    def in_system(self):
+        """Requests queued or in service right now."""
+        return len(self.queue) + len(self.serving)
+
+    def work(self):
+        """One worker's whole day: take the next request, serve it, record it."""
+        me = self.env.active_process
+        while True:
+            if self.queue:
+                rid = self.queue.popleft()
+            else:
+                wake = self.env.event()
+                self.idle.append(wake)
+                rid = yield wake
+            self.serving[me] = rid
+            self.log.started(rid, self.env.now)
+            try:
+                yield self.env.timeout(self.service_time(rid))
+            except Interrupt:
+                continue  # the server failed; fail_and_recover() ended this request
+            del self.serving[me]
+            self.log.ended_as(rid, self.env.now, OK)
+
+    def fail_and_recover(self):
+        """At each failure every request inside fails; arrivals fail until recovery."""
+        for fail_at, recover_at in self.spec.failures:
+            yield self.env.timeout(fail_at - self.env.now)
+            self.up = False
+            for worker, rid in list(self.serving.items()):
+                self.log.ended_as(rid, self.env.now, FAILED)
+                worker.interrupt()
+            self.serving.clear()
+            while self.queue:
+                self.log.ended_as(self.queue.popleft(), self.env.now, FAILED)
+            if recover_at == float("inf"):
+                return
+            yield self.env.timeout(recover_at - self.env.now)
+            self.up = True

@@ -1,0 +1,89 @@
+"""The run loop: send a workload at a system and write down what happened.
+
+Picture a load test. You point a traffic generator at a system, let it run for
+a while, stop the traffic, give the system a little time to finish what it has,
+and read the access log. `simulate(system, workload)` does exactly that in
+simulated time (seconds): the workload's requests arrive at the system's
+`accept()`, the components serve them, and the run stops once every request
+has ended or `drain_time` seconds after the last arrival, whichever is first.
+Whatever is still inside then is counted `in_flight`.
+
+A run is bounded whatever the load: the workload makes a fixed number of
+requests, so the simulation does a fixed amount of work. A system offered more
+than its capacity is marked `unstable` in the summary (its queue grows for as
+long as traffic lasts, so its latency has no steady state to report).
+
+`system` is any component (a `Server`, and in later chapters a load balancer,
+a database, a cache...) with a `capacity` in requests per second and a
+`build(sim)` that returns something with `accept(request_number)`.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+import pandas as pd
+import simpy
+
+from .log import RequestLog
+from .metrics import summarise
+
+
+@dataclass
+class Sim:
+    """What every component of one run shares: the clock and the log."""
+
+    env: simpy.Environment
+    log: RequestLog
+    sizes: list  # request sizes as a plain list: indexing it is fast
+
+
+@dataclass
+class Result:
+    """A finished run: `requests` (one row each), `summary` and the parameters."""
+
+    requests: pd.DataFrame
+    summary: dict
+    params: dict
+    end_time: float
+
+    def row(self):
+        """Parameters and summary in one flat dict: one row of a sweep table."""
+        return {**self.params, **self.summary}
+
+
+def simulate(system, workload, drain_time=None):
+    """Run `workload` against `system`; returns a `Result`.
+
+    drain_time: seconds to keep serving after arrivals stop (default: as long
+    as the arrivals lasted, at least 10 s).
+    """
+    arrivals = workload.generate()
+    if drain_time is None:
+        drain_time = max(arrivals.end, 10.0)
+    env = simpy.Environment()
+    all_ended = env.event()
+    log = RequestLog(arrivals, when_all_ended=all_ended.succeed)
+    sim = Sim(env=env, log=log, sizes=arrivals.size.tolist())
+    entry = system.build(sim)
+    env.process(_arrive(env, entry, arrivals.gap))
+    stop = env.timeout(arrivals.end + drain_time)
+    env.run(until=env.any_of([all_ended, stop]) if len(arrivals) else stop)
+    requests = log.to_frame()
+    summary = summarise(requests, log.workers, env.now, workload.arrival_rate,
+                        system.capacity)
+    params = {**_flat("system", system), **_flat("workload", workload)}
+    return Result(requests=requests, summary=summary, params=params, end_time=env.now)
+
+
+def _arrive(env, entry, gaps):
+    """Hand each request to the system when it arrives."""
+    for rid, gap in enumerate(gaps.tolist()):
+        yield env.timeout(gap)
+        entry.accept(rid)
+
+
+def _flat(prefix, spec):
+    """A dataclass's simple fields as {"prefix.field": value}."""
+    return {f"{prefix}.{field.name}": getattr(spec, field.name)
+            for field in dataclasses.fields(spec)
+            if isinstance(getattr(spec, field.name), (int, float, str, type(None)))}

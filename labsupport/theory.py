@@ -1,0 +1,123 @@
+"""A coffee shop counter: c baristas, one queue, customers arriving at random.
+
+Queueing theory (M/M/c: random arrivals, random service times, c servers)
+says how long that queue gets, with no simulation at all. The labs draw these
+closed-form results beside the simulated ones. Time is in seconds, rates in
+requests per second.
+
+- utilisation: how busy each server is (rho).
+- erlang_c: probability an arriving request has to wait (M/M/c).
+- mmc_mean_wait, mmc_mean_response, mmc_wait_percentile: M/M/c delays.
+- mm1_mean_response, mm1_response_percentile: the single-server case.
+- littles_law_in_system: mean number of requests inside (L = lambda * W).
+- availability, availability_any_of, downtime_per_year, nines: uptime.
+
+An unstable queue (utilisation >= 1) grows without bound, so the waiting and
+response functions return math.inf rather than raising: a lab can draw the
+curve right up to its asymptote. Bad input raises ValueError naming the
+parameter.
+"""
+
+import math
+
+from .checks import count, open_share, positive, share
+
+SECONDS_PER_YEAR = 365 * 24 * 3600
+
+
+def utilisation(arrival_rate, mean_service_time, servers=1):
+    """Fraction of time each server is busy (rho, no unit); >= 1 means unstable."""
+    arrival_rate = positive("arrival_rate", arrival_rate)
+    mean_service_time = positive("mean_service_time", mean_service_time)
+    return arrival_rate * mean_service_time / count("servers", servers)
+
+
+def erlang_c(arrival_rate, mean_service_time, servers):
+    """Probability that an arriving request must wait in M/M/c (Erlang C); 1.0 if unstable.
+
+    Uses the Erlang B recurrence, so it stays finite for 1000 servers."""
+    rho = utilisation(arrival_rate, mean_service_time, servers)
+    if rho >= 1:
+        return 1.0
+    offered_load = arrival_rate * mean_service_time  # in Erlangs
+    blocking = 1.0  # Erlang B with 0 servers
+    for k in range(1, servers + 1):
+        blocking = offered_load * blocking / (k + offered_load * blocking)
+    return blocking / (1 - rho * (1 - blocking))
+
+
+def mmc_mean_wait(arrival_rate, mean_service_time, servers=1):
+    """Mean time in the queue before service starts in M/M/c, in seconds (inf if unstable)."""
+    if utilisation(arrival_rate, mean_service_time, servers) >= 1:
+        return math.inf
+    wait_probability = erlang_c(arrival_rate, mean_service_time, servers)
+    return wait_probability / (servers / mean_service_time - arrival_rate)
+
+
+def mmc_mean_response(arrival_rate, mean_service_time, servers=1):
+    """Mean time in the system (queue + service) in M/M/c, in seconds (inf if unstable)."""
+    return mmc_mean_wait(arrival_rate, mean_service_time, servers) + mean_service_time
+
+
+def mm1_mean_response(arrival_rate, mean_service_time):
+    """Mean response time of one server, 1 / (mu - lambda) seconds; inf if unstable."""
+    if utilisation(arrival_rate, mean_service_time) >= 1:
+        return math.inf
+    return 1 / (1 / mean_service_time - arrival_rate)
+
+
+def mm1_response_percentile(arrival_rate, mean_service_time, q):
+    """q-quantile (q in (0, 1), e.g. 0.99) of M/M/1 FIFO response time, in seconds.
+
+    Response time is exponential with rate mu - lambda; inf if unstable."""
+    q = open_share("q", q)
+    return -math.log1p(-q) * mm1_mean_response(arrival_rate, mean_service_time)
+
+
+def mmc_wait_percentile(arrival_rate, mean_service_time, servers, q):
+    """q-quantile of the time spent queueing in M/M/c, in seconds; inf if unstable.
+
+    P(wait > t) = C * exp(-(c*mu - lambda) * t), so the quantile is 0 when q <= 1 - C."""
+    q = open_share("q", q)
+    if utilisation(arrival_rate, mean_service_time, servers) >= 1:
+        return math.inf
+    wait_probability = erlang_c(arrival_rate, mean_service_time, servers)
+    if wait_probability <= 1 - q:
+        return 0.0
+    drain_rate = servers / mean_service_time - arrival_rate
+    return math.log(wait_probability / (1 - q)) / drain_rate
+
+
+def littles_law_in_system(arrival_rate, mean_response_time):
+    """Mean number of requests in the system, L = arrival_rate * mean_response_time."""
+    return positive("arrival_rate", arrival_rate) * positive(
+        "mean_response_time", mean_response_time)
+
+
+def availability(mtbf, mttr):
+    """Steady-state fraction of time one server is up, MTBF / (MTBF + MTTR).
+
+    mtbf and mttr in seconds (or any one unit, as long as both share it)."""
+    mtbf, mttr = positive("mtbf", mtbf), positive("mttr", mttr)
+    return mtbf / (mtbf + mttr)
+
+
+def availability_any_of(mtbf, mttr, servers):
+    """Availability of `servers` redundant copies, up while at least one is up.
+
+    Failures are independent: 1 - (1 - A) ** servers."""
+    mtbf, mttr = positive("mtbf", mtbf), positive("mttr", mttr)
+    return 1 - (mttr / (mtbf + mttr)) ** count("servers", servers)
+
+
+def downtime_per_year(availability):
+    """Seconds of downtime in a 365-day year at the given availability (in [0, 1])."""
+    return (1 - share("availability", availability)) * SECONDS_PER_YEAR
+
+
+def nines(availability):
+    """Number of nines, -log10(1 - availability): 0.999 gives 3.0; inf for 1.0."""
+    availability = share("availability", availability)
+    if availability == 1:
+        return math.inf
+    return 0.0 - math.log10(1 - availability)

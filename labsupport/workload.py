@@ -1,0 +1,152 @@
+"""Workloads: the users knocking on the door.
+
+Picture the front door of a shop on a busy afternoon. People walk in one at a
+time, at random, about `arrival_rate` of them a second; nobody waits for the
+person before them to leave (an *open* workload). Most come to look around
+(reads), a few to buy (writes), and each asks about one item (a key).
+
+`Workload` holds the parameters. `Workload.generate()` draws every random number
+up front, from a seeded generator, and returns `Arrivals`: for each request its
+arrival time (seconds), its size (a multiple of the mean service time), whether
+it is a write, and its key. Drawing up front gives *common random numbers*: the
+same seed gives the same users at every slider position, so a curve moves
+smoothly as a parameter changes instead of jittering, and two designs are
+compared on exactly the same traffic.
+
+Each stream (gaps, sizes, kinds, keys) has its own generator, spawned from the
+seed, so changing the read share does not change the arrival times.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import checks
+
+MAX_REQUESTS = 2_000_000
+"""A workload may make at most this many requests (memory stays well under 1 GiB)."""
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """Every request of one workload run, as arrays indexed by request number."""
+
+    gap: np.ndarray       # seconds since the previous arrival (the first: since 0)
+    time: np.ndarray      # arrival time, seconds: the running sum of the gaps
+    size: np.ndarray      # service demand in multiples of the mean (mean 1)
+    is_write: np.ndarray  # True for a write, False for a read
+    key: np.ndarray       # which item the request is about, 0 .. keys-1
+    end: float            # when arrivals stop, seconds
+
+    def __len__(self):
+        return len(self.gap)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Poisson arrivals at `arrival_rate` requests per second.
+
+    Give either `duration` (seconds of arrivals) or `requests` (how many).
+    `read_share` is the share of requests that are reads; `keys` how many
+    distinct items they ask about (uniformly). `seed` fixes every draw.
+    """
+
+    arrival_rate: float = 50.0
+    duration: float | None = None
+    requests: int | None = None
+    read_share: float = 1.0
+    keys: int = 1
+    seed: int = 1
+
+    def __post_init__(self):
+        checks.positive("arrival_rate", self.arrival_rate)
+        if (self.duration is None) == (self.requests is None):
+            raise ValueError("give exactly one of duration (seconds > 0) or requests "
+                             f"(a count >= 1), got duration={self.duration!r}, "
+                             f"requests={self.requests!r}")
+        if self.duration is not None:
+            checks.positive("duration", self.duration)
+            expected = self.arrival_rate * self.duration
+            if expected > MAX_REQUESTS:
+                raise ValueError(f"arrival_rate * duration must be at most {MAX_REQUESTS:,} "
+                                 f"requests, got {expected:,.0f}")
+        else:
+            checks.count("requests", self.requests, minimum=1)
+            if self.requests > MAX_REQUESTS:
+                raise ValueError(f"requests must be at most {MAX_REQUESTS:,}, "
+                                 f"got {self.requests:,}")
+        checks.share("read_share", self.read_share)
+        checks.count("keys", self.keys, minimum=1)
+        checks.count("seed", self.seed, minimum=0)
+
+    def generate(self):
+        """Draw the requests: an `Arrivals` with one entry per request."""
+        gaps_rng, size_rng, kind_rng, key_rng = (
+            np.random.default_rng(stream)
+            for stream in np.random.SeedSequence(self.seed).spawn(4))
+        if self.requests is not None:
+            gap = gaps_rng.standard_exponential(self.requests) / self.arrival_rate
+        else:
+            gap = self._gaps_within(gaps_rng)
+        time = np.cumsum(gap)  # adds in order, as the simulation clock does
+        n = len(gap)
+        end = self.duration if self.duration is not None else float(time[-1])
+        return Arrivals(
+            gap=gap,
+            time=time,
+            size=size_rng.standard_exponential(n),
+            is_write=kind_rng.random(n) >= self.read_share,
+            key=key_rng.integers(0, self.keys, n),
+            end=float(end),
+        )
+
+    def _gaps_within(self, rng):
+        """Gaps of the arrivals in [0, duration): draw in chunks until past the end."""
+        expected = self.arrival_rate * self.duration
+        chunk = int(expected + 6 * expected ** 0.5 + 10)
+        gaps = rng.standard_exponential(chunk) / self.arrival_rate
+        while gaps.sum() < self.duration:
+            gaps = np.concatenate([gaps, rng.standard_exponential(chunk) / self.arrival_rate])
+        return gaps[np.cumsum(gaps) < self.duration]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Requests at given times, for exact small cases and replaying measured traffic.
+
+    times: arrival times in seconds, increasing; sizes: service demand of each
+    (multiples of the mean, default 1); writes: True where a request is a write.
+    """
+
+    times: tuple
+    sizes: tuple | None = None
+    writes: tuple | None = None
+
+    def __post_init__(self):
+        times = [checks.non_negative("times", time) for time in self.times]
+        if not times or any(later < earlier for earlier, later in zip(times, times[1:])):
+            raise ValueError(f"times must be a non-empty increasing sequence, got {self.times!r}")
+        for name in ("sizes", "writes"):
+            column = getattr(self, name)
+            if column is not None and len(column) != len(times):
+                raise ValueError(f"{name} must have one entry per time ({len(times)}), "
+                                 f"got {len(column)}")
+        if self.sizes is not None:
+            [checks.non_negative("sizes", size) for size in self.sizes]
+
+    @property
+    def arrival_rate(self):
+        """Average requests per second over the trace."""
+        return len(self.times) / self.times[-1] if self.times[-1] > 0 else float("inf")
+
+    def generate(self):
+        time = np.array(self.times, dtype=float)
+        n = len(time)
+        return Arrivals(
+            gap=np.diff(time, prepend=0.0),
+            time=np.cumsum(np.diff(time, prepend=0.0)),
+            size=np.ones(n) if self.sizes is None else np.array(self.sizes, dtype=float),
+            is_write=np.zeros(n, bool) if self.writes is None else np.array(self.writes, bool),
+            key=np.zeros(n, int),
+            end=float(time[-1]),
+        )
