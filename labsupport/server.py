@@ -13,20 +13,36 @@ reopens (recovery).
 `RunningServer`, whose workers are long-lived simpy processes: one loop per
 worker, not one process per request, which keeps a run fast.
 
-A request's service time is its `size` (drawn by the workload, mean 1) times
-`mean_service_time / speed` for exponential service, or exactly
-`mean_service_time / speed` for deterministic service.
+A request's service time is its size times `mean_service_time / speed`. The
+workload draws one exponential number (mean 1) per request; the distribution
+turns it into the size, so every design sees the same requests:
+- "exponential": the draw itself (the M in M/M/1);
+- "deterministic": always 1 (every request the same);
+- "pareto": heavy-tailed, shape 2.1, mean 1: most requests small, a few huge
+  (think of a report export among page views); its variance is about 4.8.
 """
 
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
 from simpy import Interrupt
 
 from . import checks
 from .log import DROPPED, FAILED, OK
 
-DISTRIBUTIONS = ("exponential", "deterministic")
+DISTRIBUTIONS = ("exponential", "deterministic", "pareto")
+PARETO_SHAPE = 2.1
+
+
+def request_sizes(distribution, draws):
+    """Sizes (mean 1) from the workload's exponential draws (mean 1), for `distribution`."""
+    if distribution == "exponential":
+        return draws
+    if distribution == "deterministic":
+        return np.ones_like(draws)
+    # exp(draw / shape) is Pareto with minimum 1; scale it to mean 1.
+    return (PARETO_SHAPE - 1) / PARETO_SHAPE * np.exp(draws / PARETO_SHAPE)
 
 
 @dataclass(frozen=True)
@@ -80,7 +96,7 @@ class RunningServer:
         self.spec, self.env, self.log = spec, sim.env, sim.log
         self.place = sim.log.place(spec.name, spec.workers)
         self.time_per_size = spec.mean_service_time / spec.speed
-        self.sizes = sim.sizes if spec.distribution == "exponential" else None
+        self.sizes = sim.sizes(spec.distribution)
         self.queue = deque()   # request numbers waiting, oldest first
         self.idle = []         # one event per idle worker, to hand it a request
         self.serving = {}      # worker process -> the request it is serving
@@ -91,8 +107,6 @@ class RunningServer:
 
     def service_time(self, rid):
         """Seconds this server spends on request `rid`."""
-        if self.sizes is None:
-            return self.time_per_size
         return self.time_per_size * self.sizes[rid]
 
     def accept(self, rid):

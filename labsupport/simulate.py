@@ -26,15 +26,22 @@ import simpy
 
 from .log import RequestLog
 from .metrics import summarise
+from .server import request_sizes
 
 
-@dataclass
 class Sim:
-    """What every component of one run shares: the clock and the log."""
+    """What every component of one run shares: the clock, the log, the request sizes."""
 
-    env: simpy.Environment
-    log: RequestLog
-    sizes: list  # request sizes as a plain list: indexing it is fast
+    def __init__(self, env, log, size_draws):
+        self.env, self.log = env, log
+        self._size_draws = size_draws
+        self._sizes = {}
+
+    def sizes(self, distribution):
+        """Request sizes under `distribution`, as a plain list (fast to index), made once."""
+        if distribution not in self._sizes:
+            self._sizes[distribution] = request_sizes(distribution, self._size_draws).tolist()
+        return self._sizes[distribution]
 
 
 @dataclass
@@ -63,7 +70,7 @@ def simulate(system, workload, drain_time=None):
     env = simpy.Environment()
     all_ended = env.event()
     log = RequestLog(arrivals, when_all_ended=all_ended.succeed)
-    sim = Sim(env=env, log=log, sizes=arrivals.size.tolist())
+    sim = Sim(env, log, arrivals.size)
     entry = system.build(sim)
     env.process(_arrive(env, entry, arrivals.gap))
     stop = env.timeout(arrivals.end + drain_time)

@@ -9,6 +9,7 @@ requests per second.
 - erlang_c: probability an arriving request has to wait (M/M/c).
 - mmc_mean_wait, mmc_mean_response, mmc_wait_percentile: M/M/c delays.
 - mm1_mean_response, mm1_response_percentile: the single-server case.
+- mg1_mean_wait: one server with any service-time distribution (Pollaczek-Khinchine).
 - littles_law_in_system: mean number of requests inside (L = lambda * W).
 - availability, availability_any_of, downtime_per_year, nines: uptime.
 
@@ -20,7 +21,7 @@ parameter.
 
 import math
 
-from .checks import count, open_share, positive, share
+from .checks import count, non_negative, open_share, positive, share
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 
@@ -64,6 +65,18 @@ def mm1_mean_response(arrival_rate, mean_service_time):
     if utilisation(arrival_rate, mean_service_time) >= 1:
         return math.inf
     return 1 / (1 / mean_service_time - arrival_rate)
+
+
+def mg1_mean_wait(arrival_rate, mean_service_time, service_scv):
+    """Mean queueing time of one server with any service distribution (Pollaczek-Khinchine).
+
+    service_scv: squared coefficient of variation of service time (variance / mean^2):
+    1 for exponential, 0 for deterministic. Seconds; inf if unstable."""
+    rho = utilisation(arrival_rate, mean_service_time)
+    scv = non_negative("service_scv", service_scv)
+    if rho >= 1:
+        return math.inf
+    return (1 + scv) / 2 * rho / (1 - rho) * mean_service_time
 
 
 def mm1_response_percentile(arrival_rate, mean_service_time, q):

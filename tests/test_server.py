@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from labsupport import OUTCOMES, Server, Trace, Workload, simulate, theory
+from labsupport.server import PARETO_SHAPE, request_sizes
 
 ONE_SECOND = dict(mean_service_time=1.0, distribution="deterministic")
 
@@ -134,6 +135,25 @@ def test_deterministic_service_waits_half_as_long_as_exponential_at_one_worker()
     assert waits["deterministic"] / waits["exponential"] == pytest.approx(0.5, rel=0.1)
 
 
+def test_pareto_sizes_have_mean_one_a_floor_and_a_heavy_tail():
+    draws = Workload(arrival_rate=1, requests=200_000, seed=6).generate().size
+    sizes = request_sizes("pareto", draws)
+    # Variance about 4.8, so the standard error of the mean of 200,000 is 0.005: allow 4 of them.
+    assert sizes.mean() == pytest.approx(1.0, abs=0.02)
+    assert sizes.min() >= (PARETO_SHAPE - 1) / PARETO_SHAPE
+    assert np.percentile(sizes, 99.9) > 10 * np.median(sizes)
+    assert np.array_equal(request_sizes("exponential", draws), draws)
+    assert set(request_sizes("deterministic", draws)) == {1.0}
+
+
+def test_mg1_mean_wait_matches_pollaczek_khinchine_for_deterministic_service():
+    workload = Workload(arrival_rate=60, requests=100_000, seed=9)
+    wait = simulate(Server(mean_service_time=0.01, distribution="deterministic"),
+                    workload).requests["wait"].mean()
+    expected = theory.mg1_mean_wait(60, 0.01, service_scv=0.0)
+    assert wait == pytest.approx(expected, rel=0.06)
+
+
 # --- determinism and conservation ---------------------------------------------
 
 def test_same_seed_same_request_log_and_different_seed_different_log():
@@ -191,7 +211,7 @@ def test_result_row_carries_parameters_beside_the_summary():
     (dict(mean_service_time=-0.01), "mean_service_time"),
     (dict(mean_service_time=float("nan")), "mean_service_time"),
     (dict(mean_service_time=float("inf")), "mean_service_time"),
-    (dict(distribution="pareto"), "distribution"),
+    (dict(distribution="lognormal"), "distribution"),
     (dict(speed=0), "speed"),
     (dict(speed="fast"), "speed"),
     (dict(queue_limit=-1), "queue_limit"),

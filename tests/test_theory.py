@@ -197,3 +197,12 @@ def test_error_message_says_what_is_accepted():
 def test_good_input_accepted_by_every_function():
     for function, params in SIGNATURES:
         assert math.isfinite(function(**{p: GOOD[p] for p in params}))
+
+
+def test_pollaczek_khinchine_with_exponential_service_is_mm1():
+    from labsupport import theory
+    for rate in (10, 50, 90):
+        assert theory.mg1_mean_wait(rate, 0.01, 1.0) == pytest.approx(
+            theory.mmc_mean_wait(rate, 0.01, 1))
+    assert theory.mg1_mean_wait(50, 0.01, 0.0) == pytest.approx(
+        theory.mmc_mean_wait(50, 0.01, 1) / 2)

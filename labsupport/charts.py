@@ -1,0 +1,172 @@
+"""Charts: the figures every lab draws, the same way in every lab.
+
+Picture the graphs an engineer pins next to a design review: latency climbing
+as load grows (the "hockey stick"), latency and errors over time around an
+outage, and the spread of latencies behind a single average. Each helper here
+takes a tidy table from a simulation (and, where one exists, the closed-form
+curve) and returns an Altair chart. A helper given `control=` adds a slider or
+a drop-down bound to a column: moving it filters data precomputed by the build,
+so the chart moves in the static site with no kernel and no network.
+
+Importing this module enables the `zero-to-millions` Altair renderer:
+- while the book is being built (the book's Sphinx extension sets
+  `ZTM_STATIC_SITE`), a chart becomes a `<div>` and a script that calls
+  `vegaEmbed` from the site's own copy of Vega (no CDN);
+- everywhere else (JupyterLab, Binder, VS Code) it becomes the Vega-Lite 5
+  MIME bundle, which JupyterLab draws with the Vega it ships with (no CDN).
+"""
+
+import hashlib
+import json
+import os
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+WIDTH, HEIGHT = 560, 300
+METRIC_COLOURS = {"mean": "#4c78a8", "p50": "#54a24b", "p99": "#e45756"}
+OUTCOME_COLOURS = {"ok": "#54a24b", "dropped": "#f58518", "failed": "#e45756",
+                   "in_flight": "#9d9d9d"}
+_shown = {"charts": 0}
+
+
+def _render(spec):
+    """Altair renderer: HTML for the static site, the Vega-Lite MIME type elsewhere."""
+    if not os.environ.get("ZTM_STATIC_SITE"):
+        return {"application/vnd.vegalite.v5+json": spec, "text/plain": "<chart>"}
+    text = json.dumps(spec, sort_keys=True)
+    _shown["charts"] += 1  # same spec twice on a page: still distinct ids
+    chart_id = "ztm-" + hashlib.sha1(f"{text}{_shown['charts']}".encode()).hexdigest()[:12]
+    html = (f'<div id="{chart_id}" class="ztm-chart"></div>\n<script>(function () {{\n'
+            f'  var spec = {text};\n'
+            f'  function draw() {{ vegaEmbed("#{chart_id}", spec, {{"actions": false}}); }}\n'
+            '  if (window.vegaEmbed) { draw(); } else { window.addEventListener("load", draw); }\n'
+            '})();</script>')
+    return {"text/html": html}
+
+
+alt.renderers.register("zero-to-millions", _render)
+alt.renderers.enable("zero-to-millions")
+alt.data_transformers.disable_max_rows()
+
+
+def control(column, values, name, kind="slider"):
+    """An Altair parameter over `column`: a "slider" (evenly spaced values), "select" or "radio"."""
+    values = sorted(pd.unique(pd.Series(values)).tolist())
+    if kind == "slider":
+        steps = pd.Series(values).diff().dropna().round(12).unique()
+        if len(steps) > 1:
+            raise ValueError(f"values must be evenly spaced for a slider, got {values!r}")
+        binding = alt.binding_range(min=values[0], max=values[-1], name=name,
+                                    step=float(steps[0]) if len(steps) else 1)
+    elif kind == "select":
+        binding = alt.binding_select(options=values, name=name)
+    elif kind == "radio":
+        binding = alt.binding_radio(options=values, name=name)
+    else:
+        raise ValueError(f"kind must be one of 'slider', 'select', 'radio', got {kind!r}")
+    return alt.param(name=column.replace(".", "_"), value=values[len(values) // 2],
+                     bind=binding)
+
+
+def _filtered(chart, parameter, column):
+    """Keep the rows whose `column` equals the parameter (to rounding: slider steps are sums)."""
+    if parameter is None:
+        return chart
+    gap = alt.expr.abs(alt.datum[column] - parameter)
+    return chart.transform_filter(gap <= 1e-9 * alt.expr.abs(parameter) + 1e-12)
+
+
+def latency_vs_load(simulated, theory=None, x="offered_load", x_title="offered load (ρ)",
+                    control_column=None, control_name=None, control_kind="slider",
+                    metrics=("mean", "p99")):
+    """The hockey stick: simulated latency (points) and theory (lines) against load.
+
+    simulated: one row per run with `x`, `mean_latency`, `p50_latency`, `p99_latency`.
+    theory: optional rows with `x`, `metric` and `latency` (seconds).
+    control_column: a column to move with a slider (present in both tables).
+    """
+    parameter = (control(control_column, simulated[control_column], control_name, control_kind)
+                 if control_column else None)
+    keep = [x] + ([control_column] if control_column else [])
+    points = simulated.melt(id_vars=keep, value_vars=[f"{m}_latency" for m in metrics],
+                            var_name="metric", value_name="latency")
+    points["metric"] = points["metric"].str.removesuffix("_latency")
+    points["latency_ms"] = points["latency"] * 1000
+    colour = alt.Color("metric:N", title="latency",
+                       scale=alt.Scale(domain=list(metrics),
+                                       range=[METRIC_COLOURS[m] for m in metrics]))
+    x_axis = alt.X(f"{x}:Q", title=x_title)
+    y_axis = alt.Y("latency_ms:Q", title="latency (ms)")
+    tooltip = [alt.Tooltip(f"{x}:Q", format=".3"), "metric:N",
+               alt.Tooltip("latency_ms:Q", format=".1f", title="latency (ms)")]
+    layers = [_filtered(alt.Chart(points).mark_point(filled=True, size=60)
+                        .encode(x_axis, y_axis, colour, tooltip=tooltip),
+                        parameter, control_column)]
+    if theory is not None:
+        curve = theory[theory["metric"].isin(metrics)].copy()
+        curve["latency_ms"] = curve["latency"] * 1000
+        layers.insert(0, _filtered(alt.Chart(curve).mark_line(strokeDash=[4, 3])
+                                   .encode(x_axis, y_axis, colour, detail="metric:N"),
+                                   parameter, control_column))
+    chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
+    return chart.add_params(parameter) if parameter is not None else chart
+
+
+def timeline(table, events=(), title=None):
+    """Latency percentiles over time (top) and outcomes per second (bottom).
+
+    table: from `metrics.timeline`; events: (time, label) pairs drawn as rules.
+    """
+    latency = table.melt(id_vars="time", value_vars=["p50", "p99"], var_name="metric",
+                         value_name="latency")
+    latency["latency_ms"] = latency["latency"] * 1000
+    x_axis = alt.X("time:Q", title="time (s)")
+    rules = pd.DataFrame(list(events), columns=["time", "event"])
+    marks = (alt.Chart(rules).mark_rule(color="#333", strokeDash=[2, 2])
+             .encode(x="time:Q", tooltip=["event:N", "time:Q"]))
+    labels = (alt.Chart(rules).mark_text(align="left", dx=3, dy=-4, baseline="top", fontSize=11)
+              .encode(x="time:Q", y=alt.value(0), text="event:N"))
+    top = alt.layer(
+        alt.Chart(latency).mark_line(point=False).encode(
+            x_axis, alt.Y("latency_ms:Q", title="latency of served requests (ms)"),
+            alt.Color("metric:N", scale=alt.Scale(domain=["p50", "p99"],
+                                                  range=[METRIC_COLOURS["p50"],
+                                                         METRIC_COLOURS["p99"]])),
+            tooltip=["time:Q", "metric:N", alt.Tooltip("latency_ms:Q", format=".1f")]),
+        marks, labels).properties(width=WIDTH, height=200, title=title or "")
+    outcomes = [o for o in OUTCOME_COLOURS if o in table.columns]
+    counts = table.melt(id_vars="time", value_vars=outcomes, var_name="outcome",
+                        value_name="requests")
+    bin_seconds = float(table["time"].diff().min()) if len(table) > 1 else 1.0
+    counts["per_second"] = counts["requests"] / bin_seconds
+    bottom = alt.layer(
+        alt.Chart(counts).mark_area().encode(
+            x_axis, alt.Y("per_second:Q", stack=True, title="requests per second"),
+            alt.Color("outcome:N", scale=alt.Scale(domain=outcomes,
+                                                   range=[OUTCOME_COLOURS[o] for o in outcomes])),
+            tooltip=["time:Q", "outcome:N", alt.Tooltip("per_second:Q", format=".0f")]),
+        marks).properties(width=WIDTH, height=140)
+    return alt.vconcat(top, bottom).resolve_scale(color="independent")
+
+
+def latency_distribution(requests, bins=50):
+    """Histogram of served requests' latency, with the p50 and p99 marked."""
+    latency_ms = requests.loc[requests["outcome"] == "ok", "latency"].to_numpy() * 1000
+    counts, edges = np.histogram(latency_ms, bins=bins)
+    histogram = pd.DataFrame({"from_ms": edges[:-1], "to_ms": edges[1:], "requests": counts})
+    marks = pd.DataFrame({"metric": ["p50", "p99"],
+                          "latency_ms": np.percentile(latency_ms, [50, 99])})
+    bars = alt.Chart(histogram).mark_bar(color=METRIC_COLOURS["mean"], opacity=0.8).encode(
+        alt.X("from_ms:Q", title="latency (ms)"), alt.X2("to_ms:Q"),
+        alt.Y("requests:Q", title="requests"),
+        tooltip=[alt.Tooltip("from_ms:Q", format=".1f"), alt.Tooltip("to_ms:Q", format=".1f"),
+                 "requests:Q"])
+    rules = alt.Chart(marks).mark_rule(strokeWidth=2).encode(
+        x="latency_ms:Q",
+        color=alt.Color("metric:N", scale=alt.Scale(domain=["p50", "p99"],
+                                                    range=[METRIC_COLOURS["p50"],
+                                                           METRIC_COLOURS["p99"]])),
+        tooltip=["metric:N", alt.Tooltip("latency_ms:Q", format=".1f")])
+    return alt.layer(bars, rules).properties(width=WIDTH, height=220)

@@ -1,0 +1,48 @@
+"""Sweeps: the same experiment at many settings, one row per run.
+
+Picture a capacity test run overnight: the same system at 10 %, 20 % ... 95 %
+load, each result written on one line of a spreadsheet. `sweep(runs)` takes a
+list of (system, workload) pairs, simulates each, and returns a DataFrame with
+one row per run: the parameters (`system.*`, `workload.*`) beside the summary.
+The kernel-free figures of the static site are drawn from such tables.
+
+Runs go through a standard `concurrent.futures` executor: by default a pool of
+worker processes, one per core, started once and reused by every later sweep
+in the same Python session. Pass `executor=` to use your own (a thread pool, or
+a distributed executor on a cluster); `executor=False` runs in this process.
+"""
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import pandas as pd
+
+from .simulate import simulate
+
+_pool = {}
+
+
+def shared_pool():
+    """The process pool reused by every sweep in this session (one worker per core)."""
+    if "executor" not in _pool:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["labsupport.simulate"])
+        _pool["executor"] = ProcessPoolExecutor(max_workers=os.cpu_count(),
+                                                mp_context=context)
+    return _pool["executor"]
+
+
+def _row(run):
+    system, workload = run
+    return simulate(system, workload).row()
+
+
+def sweep(runs, executor=None):
+    """Simulate every (system, workload) pair; one row per run, in the order given."""
+    runs = list(runs)
+    if executor is False or len(runs) == 1:
+        rows = [_row(run) for run in runs]
+    else:
+        rows = list((executor or shared_pool()).map(_row, runs))
+    return pd.DataFrame(rows)
