@@ -28,6 +28,7 @@ WIDTH, HEIGHT = 560, 300
 METRIC_COLOURS = {"mean": "#4c78a8", "p50": "#54a24b", "p99": "#e45756"}
 OUTCOME_COLOURS = {"ok": "#54a24b", "dropped": "#f58518", "failed": "#e45756",
                    "in_flight": "#9d9d9d"}
+PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2"]
 _shown = {"charts": 0}
 
 
@@ -70,54 +71,93 @@ def control(column, values, name, kind="slider"):
                      bind=binding)
 
 
-def _filtered(chart, parameter, column):
-    """Keep the rows whose `column` equals the parameter (to rounding: slider steps are sums)."""
-    if parameter is None:
-        return chart
-    gap = alt.expr.abs(alt.datum[column] - parameter)
-    return chart.transform_filter(gap <= 1e-9 * alt.expr.abs(parameter) + 1e-12)
+def _filtered(chart, params):
+    """Keep the rows matching every control (numbers to rounding: slider steps are sums)."""
+    for column, parameter in params:
+        if isinstance(parameter.param.value, str):
+            chart = chart.transform_filter(alt.datum[column] == parameter)
+        else:
+            gap = alt.expr.abs(alt.datum[column] - parameter)
+            chart = chart.transform_filter(gap <= 1e-9 * alt.expr.abs(parameter) + 1e-12)
+    return chart
+
+
+def _controls(table, controls):
+    """(column, parameter) pairs for (column, label, kind) triples."""
+    return [(column, control(column, table[column], label, kind))
+            for column, label, kind in controls]
+
+
+def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False):
+    """Points joined by lines, one colour per `series`, with optional kernel-free controls."""
+    params = _controls(table, controls)
+    names = list(pd.unique(table[series]))
+    chart = alt.Chart(table).mark_line(point=True).encode(
+        alt.X(f"{x}:Q", title=x_title),
+        alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log" if log_y else "linear")),
+        alt.Color(f"{series}:N", title=series,
+                  scale=alt.Scale(domain=names, range=PALETTE[:len(names)])),
+        tooltip=[f"{series}:N", alt.Tooltip(f"{x}:Q", format=",.4~g"),
+                 alt.Tooltip(f"{y}:Q", format=",.4~g")])
+    chart = _filtered(chart, params).properties(width=WIDTH, height=HEIGHT)
+    return chart.add_params(*[parameter for _, parameter in params]) if params else chart
 
 
 def latency_vs_load(simulated, theory=None, x="offered_load", x_title="offered load (ρ)",
-                    control_column=None, control_name=None, control_kind="slider",
-                    metrics=("mean", "p99")):
-    """The hockey stick: simulated latency (points) and theory (lines) against load.
+                    metrics=("mean", "p99"), series="metric", controls=()):
+    """The hockey stick: simulated latency (points) and theory (dashed lines) against load.
 
-    simulated: one row per run with `x`, `mean_latency`, `p50_latency`, `p99_latency`.
-    theory: optional rows with `x`, `metric` and `latency` (seconds).
-    control_column: a column to move with a slider (present in both tables).
+    simulated: one row per run with `x`, the `series` column unless it is "metric",
+        and `mean_latency`, `p50_latency`, `p99_latency` (seconds).
+    theory: optional rows with `x`, `metric`, `latency` (seconds) and the `series` column.
+    series: what the colours tell apart, "metric" or a column such as "design"; with
+        another column, each metric gets its own panel.
+    controls: (column, label, kind) for each kernel-free control, kind "slider",
+        "select" or "radio"; both tables need the column.
     """
-    parameter = (control(control_column, simulated[control_column], control_name, control_kind)
-                 if control_column else None)
-    keep = [x] + ([control_column] if control_column else [])
+    params = _controls(simulated, controls)
+    keep = [x] + [column for column, _, _ in controls] + ([] if series == "metric" else [series])
     points = simulated.melt(id_vars=keep, value_vars=[f"{m}_latency" for m in metrics],
                             var_name="metric", value_name="latency")
     points["metric"] = points["metric"].str.removesuffix("_latency")
-    points["latency_ms"] = points["latency"] * 1000
-    colour = alt.Color("metric:N", title="latency",
-                       scale=alt.Scale(domain=list(metrics),
-                                       range=[METRIC_COLOURS[m] for m in metrics]))
-    x_axis = alt.X(f"{x}:Q", title=x_title)
-    y_axis = alt.Y("latency_ms:Q", title="latency (ms)")
-    tooltip = [alt.Tooltip(f"{x}:Q", format=".3"), "metric:N",
-               alt.Tooltip("latency_ms:Q", format=".1f", title="latency (ms)")]
-    layers = [_filtered(alt.Chart(points).mark_point(filled=True, size=60)
-                        .encode(x_axis, y_axis, colour, tooltip=tooltip),
-                        parameter, control_column)]
+    curve = None
     if theory is not None:
-        curve = theory[theory["metric"].isin(metrics)].copy()
-        curve["latency_ms"] = curve["latency"] * 1000
+        curve = theory[theory["metric"].isin(metrics)]
+    panels = [_latency_panel(points, curve, x, x_title, series, metric, params)
+              for metric in (metrics if series != "metric" else [None])]
+    chart = panels[0] if len(panels) == 1 else alt.hconcat(*panels)
+    return chart.add_params(*[parameter for _, parameter in params]) if params else chart
+
+
+def _latency_panel(points, curve, x, x_title, series, metric, params):
+    """One panel of `latency_vs_load`: all metrics, or one `metric` coloured by series."""
+    if metric is not None:
+        points = points[points["metric"] == metric]
+        curve = curve[curve["metric"] == metric] if curve is not None else None
+    points = points.assign(latency_ms=points["latency"] * 1000)
+    names = list(pd.unique(points[series]))
+    palette = ([METRIC_COLOURS[name] for name in names] if series == "metric"
+               else PALETTE[:len(names)])
+    colour = alt.Color(f"{series}:N", title=series, scale=alt.Scale(domain=names, range=palette))
+    x_axis = alt.X(f"{x}:Q", title=x_title)
+    y_title = f"{metric} latency (ms)" if metric else "latency (ms)"
+    y_axis = alt.Y("latency_ms:Q", title=y_title)
+    tooltip = [alt.Tooltip(f"{x}:Q", format=".3"), f"{series}:N",
+               alt.Tooltip("latency_ms:Q", format=".1f", title="latency (ms)")]
+    layers = [_filtered(alt.Chart(points).mark_point(filled=True, size=50)
+                        .encode(x_axis, y_axis, colour, tooltip=tooltip), params)]
+    if curve is not None and len(curve):
+        curve = curve.assign(latency_ms=curve["latency"] * 1000)
         layers.insert(0, _filtered(alt.Chart(curve).mark_line(strokeDash=[4, 3])
-                                   .encode(x_axis, y_axis, colour, detail="metric:N"),
-                                   parameter, control_column))
-    chart = alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
-    return chart.add_params(parameter) if parameter is not None else chart
+                                   .encode(x_axis, y_axis, colour, detail="metric:N"), params))
+    width = WIDTH if metric is None else WIDTH // 2 - 20
+    return alt.layer(*layers).properties(width=width, height=HEIGHT)
 
 
 def timeline(table, events=(), title=None):
     """Latency percentiles over time (top) and outcomes per second (bottom).
 
-    table: from `metrics.timeline`; events: (time, label) pairs drawn as rules.
+    table: from `metrics.over_time`; events: (time, label) pairs drawn as rules.
     """
     latency = table.melt(id_vars="time", value_vars=["p50", "p99"], var_name="metric",
                          value_name="latency")
@@ -159,7 +199,7 @@ def latency_distribution(requests, bins=50):
     marks = pd.DataFrame({"metric": ["p50", "p99"],
                           "latency_ms": np.percentile(latency_ms, [50, 99])})
     bars = alt.Chart(histogram).mark_bar(color=METRIC_COLOURS["mean"], opacity=0.8).encode(
-        alt.X("from_ms:Q", title="latency (ms)"), alt.X2("to_ms:Q"),
+        alt.X("from_ms:Q", bin="binned", title="latency (ms)"), alt.X2("to_ms:Q"),
         alt.Y("requests:Q", title="requests"),
         tooltip=[alt.Tooltip("from_ms:Q", format=".1f"), alt.Tooltip("to_ms:Q", format=".1f"),
                  "requests:Q"])

@@ -54,7 +54,7 @@ def busy_share(requests, workers, run_time):
             for name, count in workers.items()}
 
 
-def timeline(requests, bin_seconds=1.0):
+def over_time(requests, bin_seconds=1.0):
     """Per time bin (by arrival): latency percentiles of served requests and outcome counts.
 
     Returns one row per bin: `time` (bin start, seconds), `p50`, `p99`,
@@ -70,3 +70,13 @@ def timeline(requests, bin_seconds=1.0):
     table.index.name = "time"
     table.columns.name = None
     return table.reset_index()
+
+
+def headline(summary):
+    """The summary in one line a reader can take in at a glance."""
+    stability = "UNSTABLE: offered more than capacity" if summary["unstable"] else "stable"
+    return (f"load {summary['offered_load']:.2f} ({stability}) · "
+            f"p50 {summary['p50_latency'] * 1000:.0f} ms · "
+            f"p99 {summary['p99_latency'] * 1000:.0f} ms · "
+            f"ok {summary['ok']:,} · dropped {summary['dropped']:,} · "
+            f"failed {summary['failed']:,} · in flight {summary['in_flight']:,}")

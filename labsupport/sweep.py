@@ -14,6 +14,7 @@ a distributed executor on a cluster); `executor=False` runs in this process.
 
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
@@ -29,8 +30,14 @@ def shared_pool():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["labsupport.simulate"])
         _pool["executor"] = ProcessPoolExecutor(max_workers=os.cpu_count(),
-                                                mp_context=context)
+                                                mp_context=context,
+                                                initializer=_ignore_interrupts)
     return _pool["executor"]
+
+
+def _ignore_interrupts():
+    """Workers leave Ctrl-C (and a kernel's interrupt) to the process that owns them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _row(run):

@@ -12,6 +12,7 @@ requests per second.
 - mg1_mean_wait: one server with any service-time distribution (Pollaczek-Khinchine).
 - littles_law_in_system: mean number of requests inside (L = lambda * W).
 - availability, availability_any_of, downtime_per_year, nines: uptime.
+- mmc_curve: rows of theory to draw beside a simulated sweep.
 
 An unstable queue (utilisation >= 1) grows without bound, so the waiting and
 response functions return math.inf rather than raising: a lab can draw the
@@ -134,3 +135,22 @@ def nines(availability):
     if availability == 1:
         return math.inf
     return 0.0 - math.log10(1 - availability)
+
+
+def mmc_curve(arrival_rates, mean_service_time, servers=1):
+    """Rows to draw: arrival_rate, offered_load, metric and latency (seconds).
+
+    The mean for any number of servers; p50 and p99 too when servers is 1 (M/M/1
+    response time is exponential). Unstable rates (load >= 1) are left out."""
+    rows = []
+    for rate in arrival_rates:
+        load = utilisation(rate, mean_service_time, servers)
+        if load >= 1:
+            continue
+        latencies = {"mean": mmc_mean_response(rate, mean_service_time, servers)}
+        if servers == 1:
+            latencies["p50"] = mm1_response_percentile(rate, mean_service_time, 0.5)
+            latencies["p99"] = mm1_response_percentile(rate, mean_service_time, 0.99)
+        rows += [{"arrival_rate": rate, "offered_load": load, "metric": metric,
+                  "latency": latency} for metric, latency in latencies.items()]
+    return rows

@@ -206,3 +206,12 @@ def test_pollaczek_khinchine_with_exponential_service_is_mm1():
             theory.mmc_mean_wait(rate, 0.01, 1))
     assert theory.mg1_mean_wait(50, 0.01, 0.0) == pytest.approx(
         theory.mmc_mean_wait(50, 0.01, 1) / 2)
+
+
+def test_mmc_curve_rows_match_the_formulas_and_skip_unstable_rates():
+    from labsupport import theory
+    rows = theory.mmc_curve([20, 50, 100, 120], 0.01, servers=1)
+    assert {row["arrival_rate"] for row in rows} == {20, 50}
+    mean_at_50 = [r["latency"] for r in rows if r["arrival_rate"] == 50 and r["metric"] == "mean"]
+    assert mean_at_50 == [pytest.approx(0.02)]
+    assert {r["metric"] for r in theory.mmc_curve([100], 0.01, servers=2)} == {"mean"}
