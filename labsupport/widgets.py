@@ -12,6 +12,7 @@ the panel shows its chart at the default setting and one line saying where to
 move things live, instead of controls that would do nothing.
 """
 
+import html
 import os
 import time
 from dataclasses import dataclass
@@ -67,8 +68,9 @@ def control_panel(knobs, draw):
         started = time.perf_counter()
         try:
             chart = draw(**values)
-        except ValueError as error:  # a combination the model rejects: say why
-            chart = Markdown(f"**Cannot run this setting:** {error}")
+        except ValueError as error:  # a setting the model rejects: say why, keep the chart
+            status.value = f"<b>Cannot run this setting:</b> {html.escape(str(error))}"
+            return
         status.value = f"<small>re-ran in {time.perf_counter() - started:.2f} s</small>"
         with output:
             clear_output(wait=True)

@@ -1,0 +1,108 @@
+"""Charts render offline in both places, panels re-run their chart, sweeps run anywhere."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import altair as alt
+import ipywidgets
+import pandas as pd
+import pytest
+
+from labsupport import Server, Workload, charts, simulate, theory
+from labsupport.metrics import over_time
+from labsupport.sweep import sweep
+from labsupport.widgets import STATIC_NOTE, Knob, control_panel
+
+
+def small_chart():
+    return alt.Chart(pd.DataFrame({"x": [1, 2], "y": [3, 4]})).mark_line().encode(x="x", y="y")
+
+
+def test_live_kernels_get_the_vega_lite_5_mime_type(monkeypatch):
+    monkeypatch.delenv("ZTM_STATIC_SITE", raising=False)
+    bundle = small_chart()._repr_mimebundle_()
+    bundle = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert "application/vnd.vegalite.v5+json" in bundle
+    assert "text/html" not in bundle  # JupyterLab would prefer HTML and draw nothing
+
+
+def test_static_site_gets_a_div_and_a_local_vega_embed_call(monkeypatch):
+    monkeypatch.setenv("ZTM_STATIC_SITE", "1")
+    bundle = small_chart()._repr_mimebundle_()
+    html = (bundle[0] if isinstance(bundle, tuple) else bundle)["text/html"]
+    assert 'class="ztm-chart"' in html and "vegaEmbed(" in html
+    assert "cdn" not in html.lower() and "<script src" not in html
+
+
+def test_latency_vs_load_with_a_control_binds_a_slider_and_filters_both_layers():
+    server = Server(mean_service_time=0.01)
+    table = sweep([(server, Workload(arrival_rate=rate, requests=500, seed=1))
+                   for rate in (20, 40, 60)], executor=False)
+    table["service_ms"] = 10.0
+    curve = pd.DataFrame(theory.mmc_curve(range(1, 90), 0.01)).assign(service_ms=10.0)
+    spec = charts.latency_vs_load(table, curve, controls=[("service_ms", "ms", "slider")]
+                                  ).to_dict()
+    assert spec["params"][0]["bind"]["input"] == "range"
+    assert all(layer["transform"][0]["filter"] for layer in spec["layer"])
+
+
+def test_slider_needs_evenly_spaced_values():
+    with pytest.raises(ValueError, match="values"):
+        charts.control("x", [1, 2, 4], "x")
+    with pytest.raises(ValueError, match="kind"):
+        charts.control("x", [1, 2], "x", kind="knob")
+
+
+def test_timeline_and_distribution_charts_build_from_a_run_with_a_failure():
+    result = simulate(Server(failures=((5.0, 8.0),)), Workload(arrival_rate=50, duration=15))
+    timeline = charts.timeline(over_time(result.requests, 1.0), events=[(5, "fails")])
+    assert len(timeline.to_dict()["vconcat"]) == 2
+    histogram = charts.latency_distribution(result.requests).to_dict()
+    assert histogram["layer"][0]["encoding"]["x"]["bin"] == "binned"
+
+
+def test_control_panel_reruns_draw_when_a_knob_moves(monkeypatch):
+    monkeypatch.delenv("ZTM_STATIC_SITE", raising=False)
+    calls = []
+
+    def draw(rate):
+        calls.append(rate)
+        return small_chart()
+
+    panel = control_panel([Knob("rate", "rate", 10, 0, 100, 5)], draw)
+    assert isinstance(panel, ipywidgets.VBox) and calls == [10]
+    panel.children[0].value = 40
+    assert calls == [10, 40]
+    assert "re-ran in" in panel.children[1].value
+
+
+def test_control_panel_explains_a_rejected_setting_instead_of_raising(monkeypatch):
+    monkeypatch.delenv("ZTM_STATIC_SITE", raising=False)
+
+    def draw(workers):
+        Server(workers=workers)
+        return small_chart()
+
+    panel = control_panel([Knob("workers", "workers", 1, 0, 4, 1)], draw)
+    panel.children[0].value = 0  # Server rejects it: the panel says why, no traceback
+    assert "Cannot run this setting" in panel.children[1].value
+    assert "workers must be an integer &gt;= 1" in panel.children[1].value
+
+
+def test_static_site_shows_the_default_chart_and_a_note_not_dead_controls(monkeypatch):
+    monkeypatch.setenv("ZTM_STATIC_SITE", "1")
+    shown = []
+    monkeypatch.setattr("labsupport.widgets.display", shown.append)
+    assert control_panel([Knob("rate", "rate", 10, 0, 100, 5)], lambda rate: rate) is None
+    assert shown[0].data == STATIC_NOTE and shown[1] == 10
+
+
+def test_sweep_gives_the_same_rows_in_a_process_pool_a_thread_pool_and_in_process():
+    runs = [(Server(workers=w), Workload(arrival_rate=60, requests=2_000, seed=3))
+            for w in (1, 2, 3)]
+    serial = sweep(runs, executor=False)
+    with ThreadPoolExecutor(2) as threads:
+        threaded = sweep(runs, executor=threads)
+    pooled = sweep(runs)
+    pd.testing.assert_frame_equal(serial, threaded)
+    pd.testing.assert_frame_equal(serial, pooled)
+    assert serial["system.workers"].tolist() == [1, 2, 3]
