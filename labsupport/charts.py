@@ -67,18 +67,18 @@ def control(column, values, name, kind="slider"):
         binding = alt.binding_radio(options=values, name=name)
     else:
         raise ValueError(f"kind must be one of 'slider', 'select', 'radio', got {kind!r}")
-    return alt.param(name=column.replace(".", "_"), value=values[len(values) // 2],
-                     bind=binding)
+    name = "control_" + "".join(c if c.isalnum() else "_" for c in column)
+    return alt.param(name=name, value=values[len(values) // 2], bind=binding)
 
 
 def _filtered(chart, params):
     """Keep the rows matching every control (numbers to rounding: slider steps are sums)."""
     for column, parameter in params:
+        field, name = f"datum[{json.dumps(column)}]", parameter.name
         if isinstance(parameter.param.value, str):
-            chart = chart.transform_filter(alt.datum[column] == parameter)
+            chart = chart.transform_filter(f"{field} == {name}")
         else:
-            gap = alt.expr.abs(alt.datum[column] - parameter)
-            chart = chart.transform_filter(gap <= 1e-9 * alt.expr.abs(parameter) + 1e-12)
+            chart = chart.transform_filter(f"abs({field} - {name}) <= 1e-9 * abs({name}) + 1e-12")
     return chart
 
 
@@ -95,7 +95,7 @@ def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False):
     chart = alt.Chart(table).mark_line(point=True).encode(
         alt.X(f"{x}:Q", title=x_title),
         alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log" if log_y else "linear")),
-        alt.Color(f"{series}:N", title=series,
+        alt.Color(f"{series}:N", title=series, legend=alt.Legend(orient="top"),
                   scale=alt.Scale(domain=names, range=PALETTE[:len(names)])),
         tooltip=[f"{series}:N", alt.Tooltip(f"{x}:Q", format=",.4~g"),
                  alt.Tooltip(f"{y}:Q", format=",.4~g")])
@@ -138,7 +138,8 @@ def _latency_panel(points, curve, x, x_title, series, metric, params):
     names = list(pd.unique(points[series]))
     palette = ([METRIC_COLOURS[name] for name in names] if series == "metric"
                else PALETTE[:len(names)])
-    colour = alt.Color(f"{series}:N", title=series, scale=alt.Scale(domain=names, range=palette))
+    colour = alt.Color(f"{series}:N", title=series, legend=alt.Legend(orient="top"),
+                       scale=alt.Scale(domain=names, range=palette))
     x_axis = alt.X(f"{x}:Q", title=x_title)
     y_title = f"{metric} latency (ms)" if metric else "latency (ms)"
     y_axis = alt.Y("latency_ms:Q", title=y_title)

@@ -3,7 +3,8 @@
 Picture a capacity test run overnight: the same system at 10 %, 20 % ... 95 %
 load, each result written on one line of a spreadsheet. `sweep(runs)` takes a
 list of (system, workload) pairs, simulates each, and returns a DataFrame with
-one row per run: the parameters (`system.*`, `workload.*`) beside the summary.
+one row per run: any labels you gave, the parameters (`system.*`, `workload.*`)
+and the summary, side by side.
 The kernel-free figures of the static site are drawn from such tables.
 
 Runs go through a standard `concurrent.futures` executor: by default a pool of
@@ -41,12 +42,15 @@ def _ignore_interrupts():
 
 
 def _row(run):
-    system, workload = run
-    return simulate(system, workload).row()
+    system, workload, *labels = run
+    return {**(labels[0] if labels else {}), **simulate(system, workload).row()}
 
 
 def sweep(runs, executor=None):
-    """Simulate every (system, workload) pair; one row per run, in the order given."""
+    """Simulate every (system, workload) pair; one row per run, in the order given.
+
+    A run may carry a third item, a dict of labels (such as {"design": "scale up"}),
+    which become columns of its row."""
     runs = list(runs)
     if executor is False or len(runs) == 1:
         rows = [_row(run) for run in runs]

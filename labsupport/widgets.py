@@ -7,6 +7,10 @@ draw)` gives back a panel of ipywidgets that calls `draw` again whenever a
 knob is released and swaps the new chart in place (no flicker, no pile of
 stale outputs). The time each re-run took is shown under the knobs.
 
+`answer(text)` shows the answer to a lab question folded away until the reader
+opens it, the same in JupyterLab and in the static site; the lab writes the text
+as an f-string, so the numbers in it come from the run above it.
+
 ipywidgets need a running kernel. In the static site (while the book is built)
 the panel shows its chart at the default setting and one line saying where to
 move things live, instead of controls that would do nothing.
@@ -18,7 +22,8 @@ import time
 from dataclasses import dataclass
 
 import ipywidgets as widgets
-from IPython.display import Markdown, clear_output, display
+from IPython.display import HTML, Markdown, clear_output, display
+from markdown_it import MarkdownIt
 
 
 @dataclass(frozen=True)
@@ -80,3 +85,12 @@ def control_panel(knobs, draw):
         control.observe(redraw, names="value")
     redraw()
     return widgets.VBox([*controls.values(), status, output])
+
+
+def answer(markdown, title="Answer"):
+    """A folded answer: `markdown` hidden under `title` until the reader opens it."""
+    body = MarkdownIt().render(markdown)
+    # The classes are sphinx-design's, so the static site styles it like its own dropdowns.
+    return HTML(f'<details class="sd-sphinx-override sd-dropdown sd-card sd-mb-3">'
+                f'<summary class="sd-summary-title sd-card-header">{title}</summary>'
+                f'<div class="sd-summary-content sd-card-body">{body}</div></details>')

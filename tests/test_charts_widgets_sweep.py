@@ -106,3 +106,45 @@ def test_sweep_gives_the_same_rows_in_a_process_pool_a_thread_pool_and_in_proces
     pd.testing.assert_frame_equal(serial, threaded)
     pd.testing.assert_frame_equal(serial, pooled)
     assert serial["system.workers"].tolist() == [1, 2, 3]
+
+
+def test_answer_is_folded_html_with_the_markdown_rendered():
+    from labsupport.widgets import answer
+    html = answer("p99 was **42 ms**").data
+    assert html.startswith("<details") and "<summary" in html
+    assert "<strong>42 ms</strong>" in html
+
+
+def renders(chart):
+    """Vega itself (through vl-convert, offline) draws the chart: expressions and all."""
+    import vl_convert
+    svg = vl_convert.vegalite_to_svg(chart.to_dict())
+    return svg.startswith("<svg") and "<path" in svg
+
+
+def test_every_chart_helper_gives_a_spec_vega_can_draw():
+    result = simulate(Server(failures=((5.0, 8.0),)), Workload(arrival_rate=50, duration=15))
+    table = sweep([(Server(workers=w, name=f"{w} workers"),
+                    Workload(arrival_rate=rate, requests=500, seed=1))
+                   for w in (1, 2) for rate in (20, 60)], executor=False)
+    table["design (kind)"] = ["one", "one", "two", "two"]
+    table["size class"] = ["small", "big", "small", "big"]
+    curve = pd.DataFrame(theory.mmc_curve([20, 60], 0.01)).assign(
+        **{"design (kind)": "one", "size class": "small"})
+    assert renders(charts.latency_vs_load(
+        table, curve, series="design (kind)", metrics=("p50", "p99"),
+        controls=[("system.workers", "workers (n)", "slider"),
+                  ("size class", "size", "radio")]))
+    assert renders(charts.lines(table, "offered_load", "p99_latency", "design (kind)",
+                                "load", "p99", controls=[("size class", "size", "select")],
+                                log_y=True))
+    assert renders(charts.timeline(over_time(result.requests, 1.0), events=[(5, "fails")]))
+    assert renders(charts.latency_distribution(result.requests))
+
+
+def test_sweep_puts_labels_beside_each_row():
+    runs = [(Server(workers=w), Workload(arrival_rate=30, requests=200, seed=1),
+             {"design": f"{w} workers"}) for w in (1, 2)]
+    table = sweep(runs, executor=False)
+    assert table["design"].tolist() == ["1 workers", "2 workers"]
+    assert table.columns[0] == "design"
