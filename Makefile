@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 
-.PHONY: book test clean
+.PHONY: book test bench clean
 
 book: $(READY)
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
@@ -15,6 +15,9 @@ book: $(READY)
 
 test: $(READY)
 	$(BIN)/python -m pytest --nbval
+
+bench: $(READY)
+	$(BIN)/python benchmarks/labs.py
 
 $(READY): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

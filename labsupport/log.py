@@ -46,12 +46,15 @@ class RequestLog:
         return len(self.places) - 1
 
     def routed(self, rid, place):
+        """Request `rid` was sent to component number `place`."""
         self.where[rid] = place
 
     def started(self, rid, time):
+        """Service of request `rid` began at `time` (seconds)."""
         self.start[rid] = time
 
     def ended_as(self, rid, time, outcome):
+        """Request `rid` ended at `time` (seconds) with `outcome`; counts it once."""
         self.finish[rid] = time
         self.outcome[rid] = outcome
         self.ended += 1

@@ -52,6 +52,9 @@ class Knob:
                       **common)
 
 
+panels = []
+"""(draw, defaults) of every control panel made in this session, for benchmarks/labs.py."""
+
 STATIC_NOTE = ("*Live controls need a running kernel: open this lab in Binder or JupyterLab "
                "(the rocket button at the top of the page), or move the figures below that "
                "have their own controls. Shown here at the default setting.*")
@@ -60,6 +63,7 @@ STATIC_NOTE = ("*Live controls need a running kernel: open this lab in Binder or
 def control_panel(knobs, draw):
     """A panel whose knobs re-run `draw(**values)` and show the chart it returns."""
     defaults = {knob.name: knob.default for knob in knobs}
+    panels.append((draw, defaults))
     if os.environ.get("ZTM_STATIC_SITE"):
         display(Markdown(STATIC_NOTE))
         display(draw(**defaults))
