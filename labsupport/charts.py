@@ -211,3 +211,26 @@ def latency_distribution(requests, bins=50):
                                                            METRIC_COLOURS["p99"]])),
         tooltip=["metric:N", alt.Tooltip("latency_ms:Q", format=".1f")])
     return alt.layer(bars, rules).properties(width=WIDTH, height=220)
+
+
+def latency_cdf(requests_by_name, series="design"):
+    """Share of served requests finished within each latency, one line per named run.
+
+    requests_by_name: {name: requests table}. Reads p50 and p99 off at 0.5 and 0.99.
+    """
+    shares = np.linspace(0, 0.999, 400)
+    rows = [pd.DataFrame({series: name, "share": shares,
+                          "latency_ms": np.quantile(
+                              requests.loc[requests["outcome"] == "ok", "latency"], shares)
+                          * 1000})
+            for name, requests in requests_by_name.items()]
+    table = pd.concat(rows)
+    names = list(requests_by_name)
+    return alt.Chart(table).mark_line().encode(
+        alt.X("latency_ms:Q", title="latency (ms)"),
+        alt.Y("share:Q", title="share of requests finished within", axis=alt.Axis(format="%")),
+        alt.Color(f"{series}:N", legend=alt.Legend(orient="top"),
+                  scale=alt.Scale(domain=names, range=PALETTE[:len(names)])),
+        tooltip=[f"{series}:N", alt.Tooltip("latency_ms:Q", format=".1f"),
+                 alt.Tooltip("share:Q", format=".1%")],
+    ).properties(width=WIDTH, height=HEIGHT)

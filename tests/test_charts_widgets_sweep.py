@@ -140,6 +140,7 @@ def test_every_chart_helper_gives_a_spec_vega_can_draw():
                                 log_y=True))
     assert renders(charts.timeline(over_time(result.requests, 1.0), events=[(5, "fails")]))
     assert renders(charts.latency_distribution(result.requests))
+    assert renders(charts.latency_cdf({"one": result.requests, "two": result.requests}))
 
 
 def test_sweep_puts_labels_beside_each_row():
