@@ -7,9 +7,10 @@ the closed forms drawn beside the simulation, `charts` the figures and
 `widgets` the control panels.
 """
 
+from .balancer import Balancer
 from .log import OUTCOMES
 from .server import Server
 from .simulate import Result, simulate
 from .workload import Trace, Workload
 
-__all__ = ["OUTCOMES", "Result", "Server", "Trace", "Workload", "simulate"]
+__all__ = ["Balancer", "OUTCOMES", "Result", "Server", "Trace", "Workload", "simulate"]

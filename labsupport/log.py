@@ -33,6 +33,8 @@ class RequestLog:
         self.finish = [np.nan] * n   # when the request ended, any outcome
         self.outcome = [IN_FLIGHT] * n
         self.where = [-1] * n        # index into `places`
+        self.retried = [False] * n   # sent to a second server after the first failed it
+        self.events = []             # (time, component, what happened): failures, checks
         self.places = []             # names of the components requests go to
         self.workers = {}            # workers per place, for utilisation
         self.ended = 0               # how many requests have an outcome
@@ -61,6 +63,14 @@ class RequestLog:
         if self.ended == len(self.outcome) and self.when_all_ended:
             self.when_all_ended()
 
+    def event(self, time, component, what):
+        """Something happened to a component at `time` (seconds): it failed, recovered..."""
+        self.events.append((time, component, what))
+
+    def events_frame(self):
+        """The events as a table: time (seconds), component, event."""
+        return pd.DataFrame(self.events, columns=["time", "component", "event"])
+
     def to_frame(self):
         """One row per request: arrival, start, finish, wait, latency, outcome, server."""
         arrivals = self.arrivals
@@ -77,6 +87,7 @@ class RequestLog:
             "latency": finish - arrivals.time,
             "outcome": pd.Categorical(self.outcome, categories=OUTCOMES),
             "server": pd.Categorical(names[where], categories=self.places + ["-"]),
+            "retried": self.retried,
             "kind": np.where(arrivals.is_write, "write", "read"),
             "key": arrivals.key,
         })

@@ -46,12 +46,15 @@ def _percentile(values, q):
 
 
 def busy_share(requests, workers, run_time):
-    """Share of time each server's workers were busy, {name: 0-1}."""
+    """Share of time each server's workers were busy, {name: 0-1}.
+
+    A request retried elsewhere counts only its last service: time a failed server
+    spent on it before failing is not counted."""
     started = requests.dropna(subset=["start"])
     end = started["finish"].fillna(run_time)  # still in service when the run stopped
     busy = (end - started["start"]).groupby(started["server"], observed=False).sum()
     return {name: float(busy.get(name, 0.0)) / (count * run_time) if run_time > 0 else 0.0
-            for name, count in workers.items()}
+            for name, count in workers.items() if count > 0}
 
 
 def over_time(requests, bin_seconds=1.0):

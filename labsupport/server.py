@@ -101,6 +101,7 @@ class RunningServer:
         self.idle = []         # one event per idle worker, to hand it a request
         self.serving = {}      # worker process -> the request it is serving
         self.up = True
+        self.on_failure = None  # set by a component in front that may retry elsewhere
         self.workers = [self.env.process(self.work()) for _ in range(spec.workers)]
         if spec.failures:
             self.env.process(self.fail_and_recover())
@@ -113,13 +114,20 @@ class RunningServer:
         """A request arrives: fail it if down, hand it to an idle worker, queue or drop it."""
         self.log.routed(rid, self.place)
         if not self.up:
-            self.log.ended_as(rid, self.env.now, FAILED)
+            self.fail(rid)
         elif self.idle:
             self.idle.pop().succeed(rid)
         elif self.spec.queue_limit is not None and len(self.queue) >= self.spec.queue_limit:
             self.log.ended_as(rid, self.env.now, DROPPED)
         else:
             self.queue.append(rid)
+
+    def fail(self, rid):
+        """Request `rid` failed here: it ends failed, unless `on_failure` takes it over."""
+        if self.on_failure is None:
+            self.log.ended_as(rid, self.env.now, FAILED)
+        else:
+            self.on_failure(self, rid)
 
     def in_system(self):
         """Requests queued or in service right now."""
@@ -149,13 +157,16 @@ class RunningServer:
         for fail_at, recover_at in self.spec.failures:
             yield self.env.timeout(fail_at - self.env.now)
             self.up = False
-            for worker, rid in list(self.serving.items()):
-                self.log.ended_as(rid, self.env.now, FAILED)
-                worker.interrupt()
+            self.log.event(self.env.now, self.spec.name, "fails")
+            inside = list(self.serving.items())
             self.serving.clear()
-            while self.queue:
-                self.log.ended_as(self.queue.popleft(), self.env.now, FAILED)
+            for worker, _ in inside:
+                worker.interrupt()
+            for rid in [rid for _, rid in inside] + list(self.queue):
+                self.fail(rid)
+            self.queue.clear()
             if recover_at == float("inf"):
                 return
             yield self.env.timeout(recover_at - self.env.now)
             self.up = True
+            self.log.event(self.env.now, self.spec.name, "recovers")

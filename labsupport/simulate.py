@@ -19,6 +19,7 @@ a database, a cache...) with a `capacity` in requests per second and a
 """
 
 import dataclasses
+import random
 from dataclasses import dataclass
 
 import pandas as pd
@@ -32,10 +33,15 @@ from .server import request_sizes
 class Sim:
     """What every component of one run shares: the clock, the log, the request sizes."""
 
-    def __init__(self, env, log, size_draws):
+    def __init__(self, env, log, size_draws, seed):
         self.env, self.log = env, log
         self._size_draws = size_draws
         self._sizes = {}
+        self.seed = seed
+
+    def random(self, name):
+        """A seeded `random.Random` for the component called `name` (same seed, same draws)."""
+        return random.Random(f"{self.seed}/{name}")
 
     def sizes(self, distribution):
         """Request sizes under `distribution`, as a plain list (fast to index), made once."""
@@ -52,6 +58,7 @@ class Result:
     summary: dict
     params: dict
     end_time: float
+    events: pd.DataFrame  # time, component, event: failures, recoveries, health checks
 
     def row(self):
         """Parameters and summary in one flat dict: one row of a sweep table."""
@@ -70,7 +77,7 @@ def simulate(system, workload, drain_time=None):
     env = simpy.Environment()
     all_ended = env.event()
     log = RequestLog(arrivals, when_all_ended=all_ended.succeed)
-    sim = Sim(env, log, arrivals.size)
+    sim = Sim(env, log, arrivals.size, getattr(workload, "seed", 0))
     entry = system.build(sim)
     env.process(_arrive(env, entry, arrivals.gap))
     stop = env.timeout(arrivals.end + drain_time)
@@ -79,7 +86,8 @@ def simulate(system, workload, drain_time=None):
     summary = summarise(requests, log.workers, env.now, workload.arrival_rate,
                         system.capacity)
     params = {**_flat("system", system), **_flat("workload", workload)}
-    return Result(requests=requests, summary=summary, params=params, end_time=env.now)
+    return Result(requests=requests, summary=summary, params=params, end_time=env.now,
+                  events=log.events_frame())
 
 
 def _arrive(env, entry, gaps):

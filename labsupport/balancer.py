@@ -1,0 +1,169 @@
+"""A load balancer: one public address, many servers behind it.
+
+Picture the host at the door of a busy restaurant. Guests arrive at one door;
+the host walks each to a table with a free waiter, following a rule: take the
+waiters in turn (round robin), pick one at random, pick the least busy (least
+connections), or glance at two at random and take the less busy of those (two
+choices). Every few seconds the host looks round the room (a health check); a
+waiter who has not answered `unhealthy_after` looks in a row is taken off the
+rota until he answers again. A guest sent to a waiter who has just collapsed is
+turned away, or, with `retries`, walked once to another table.
+
+`Balancer` holds the parameters and the servers behind it; `Balancer.build(sim)`
+makes a `RunningBalancer` whose `accept()` picks a server for each request.
+Each policy is one short method of `RunningBalancer`.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+from . import checks
+from .log import FAILED
+from .server import Server
+
+POLICIES = ("round_robin", "random", "least_connections", "two_choices",
+            "weighted_round_robin")
+
+
+@dataclass(frozen=True)
+class Balancer:
+    """A balancer in front of `servers` (a tuple of `Server`), routing by `policy`.
+
+    weights: one per server, for "weighted_round_robin".
+    health_check_interval: seconds between checks; None turns health checks off.
+    unhealthy_after: failed checks in a row before a server is taken out.
+    retries: send a request that a server failed to one other server, once.
+    """
+
+    servers: tuple
+    policy: str = "round_robin"
+    weights: tuple | None = None
+    health_check_interval: float | None = 1.0
+    unhealthy_after: int = 3
+    retries: bool = False
+    name: str = "balancer"
+
+    def __post_init__(self):
+        if not isinstance(self.servers, (tuple, list)) or not self.servers or not all(
+                isinstance(server, Server) for server in self.servers):
+            raise ValueError(f"servers must be a non-empty sequence of Server, got {self.servers!r}")
+        names = [server.name for server in self.servers]
+        if len(set(names)) < len(names):  # Server() copies: number them server-1, server-2...
+            object.__setattr__(self, "servers", tuple(
+                dataclasses.replace(server, name=f"{server.name}-{i}")
+                for i, server in enumerate(self.servers, start=1)))
+        object.__setattr__(self, "servers", tuple(self.servers))
+        checks.one_of("policy", self.policy, POLICIES)
+        if self.policy == "weighted_round_robin":
+            if self.weights is None or len(self.weights) != len(self.servers):
+                raise ValueError(f"weights must give one weight per server "
+                                 f"({len(self.servers)}), got {self.weights!r}")
+            object.__setattr__(self, "weights", tuple(
+                checks.positive("weights", weight) for weight in self.weights))
+        elif self.weights is not None:
+            raise ValueError(f"weights are only for policy 'weighted_round_robin', "
+                             f"got weights={self.weights!r} with policy={self.policy!r}")
+        if self.health_check_interval is not None:
+            checks.positive("health_check_interval", self.health_check_interval)
+        checks.count("unhealthy_after", self.unhealthy_after, minimum=1)
+        if not isinstance(self.retries, bool):
+            raise ValueError(f"retries must be True or False, got {self.retries!r}")
+
+    @classmethod
+    def of(cls, count, server=Server(), **options):
+        """`count` copies of `server` behind a balancer, named server-1, server-2, ..."""
+        checks.count("count", count, minimum=1)
+        return cls(servers=(server,) * count, **options)
+
+    @property
+    def capacity(self):
+        """Requests per second the servers can finish together (perfectly balanced)."""
+        return sum(server.capacity for server in self.servers)
+
+    def build(self, sim):
+        return RunningBalancer(self, sim)
+
+
+class RunningBalancer:
+    """A `Balancer` taking part in one run."""
+
+    def __init__(self, spec, sim):
+        self.spec, self.env, self.log = spec, sim.env, sim.log
+        self.place = sim.log.place(spec.name, workers=0)
+        self.servers = [server.build(sim) for server in spec.servers]
+        self.in_rotation = list(self.servers)  # the servers the balancer sends to
+        self.rng = sim.random(spec.name)
+        self.turn = 0
+        self.weight = dict(zip(self.servers, spec.weights or [1.0] * len(self.servers)))
+        self.credit = dict.fromkeys(self.servers, 0.0)  # smooth weighted round robin
+        self.pick = getattr(self, spec.policy)
+        for server in self.servers:
+            server.on_failure = self.failed
+        if spec.health_check_interval is not None:
+            self.env.process(self.health_checks())
+
+    def accept(self, rid, avoid=None):
+        """Send request `rid` to a server chosen by the policy (not `avoid`)."""
+        candidates = [s for s in self.in_rotation if s is not avoid]
+        if not candidates:  # every server is out of rotation: nowhere to send it
+            self.log.routed(rid, self.place)
+            self.log.ended_as(rid, self.env.now, FAILED)
+            return
+        self.pick(candidates).accept(rid)
+
+    def failed(self, server, rid):
+        """A server failed request `rid`: retry it once elsewhere, or let it fail."""
+        if self.spec.retries and not self.log.retried[rid] and len(self.servers) > 1:
+            self.log.retried[rid] = True
+            self.accept(rid, avoid=server)
+        else:
+            self.log.ended_as(rid, self.env.now, FAILED)
+
+    # --- the policies: each picks one of `candidates` ---------------------------
+
+    def round_robin(self, candidates):
+        self.turn += 1
+        return candidates[(self.turn - 1) % len(candidates)]
+
+    def random(self, candidates):
+        return self.rng.choice(candidates)
+
+    def least_connections(self, candidates):
+        self.turn += 1  # among equally busy servers, take turns
+        start = (self.turn - 1) % len(candidates)
+        ordered = candidates[start:] + candidates[:start]
+        return min(ordered, key=lambda server: server.in_system())
+
+    def two_choices(self, candidates):
+        if len(candidates) == 1:
+            return candidates[0]
+        first, second = self.rng.sample(candidates, 2)
+        return first if first.in_system() <= second.in_system() else second
+
+    def weighted_round_robin(self, candidates):
+        """nginx's smooth weighted round robin: the server furthest behind its share."""
+        for server in candidates:
+            self.credit[server] += self.weight[server]
+        chosen = max(candidates, key=self.credit.get)
+        self.credit[chosen] -= sum(self.weight[server] for server in candidates)
+        return chosen
+
+    # --- health checks -----------------------------------------------------------
+
+    def health_checks(self):
+        """Every interval, look at each server: take out the failing, bring back the healed."""
+        failed_checks = dict.fromkeys(self.servers, 0)
+        while True:
+            yield self.env.timeout(self.spec.health_check_interval)
+            for server in self.servers:
+                failed_checks[server] = 0 if server.up else failed_checks[server] + 1
+                if failed_checks[server] == self.spec.unhealthy_after:
+                    self.set_rotation(server, False, "taken out")
+                elif server.up and server not in self.in_rotation:
+                    self.set_rotation(server, True, "back in")
+
+    def set_rotation(self, server, included, event):
+        """Put `server` in or out of rotation, keeping the servers' order."""
+        keep = [s for s in self.servers if (s in self.in_rotation) or s is server]
+        self.in_rotation = keep if included else [s for s in keep if s is not server]
+        self.log.event(self.env.now, server.spec.name, event)
