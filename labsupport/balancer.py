@@ -7,7 +7,7 @@ connections), or glance at two at random and take the less busy of those (two
 choices). Every few seconds the host looks round the room (a health check); a
 waiter who has not answered `unhealthy_after` looks in a row is taken off the
 rota until he answers again. A guest sent to a waiter who has just collapsed is
-turned away, or, with `retries`, walked once to another table.
+turned away, or, with `retries`, walked once to the next waiter on the rota.
 
 `Balancer` holds the parameters and the servers behind it; `Balancer.build(sim)`
 makes a `RunningBalancer` whose `accept()` picks a server for each request.
@@ -32,7 +32,7 @@ class Balancer:
     weights: one per server, for "weighted_round_robin".
     health_check_interval: seconds between checks; None turns health checks off.
     unhealthy_after: failed checks in a row before a server is taken out.
-    retries: send a request that a server failed to one other server, once.
+    retries: send a request that a server failed to the next server in rotation, once.
     """
 
     servers: tuple
@@ -102,22 +102,29 @@ class RunningBalancer:
         if spec.health_check_interval is not None:
             self.env.process(self.health_checks())
 
-    def accept(self, rid, avoid=None):
-        """Send request `rid` to a server chosen by the policy (not `avoid`)."""
-        candidates = [s for s in self.in_rotation if s is not avoid]
-        if not candidates:  # every server is out of rotation: nowhere to send it
+    def accept(self, rid):
+        """Send request `rid` to the server the policy picks among those in rotation."""
+        if not self.in_rotation:  # every server is out: nowhere to send it
             self.log.routed(rid, self.place)
             self.log.ended_as(rid, self.env.now, FAILED)
             return
-        self.pick(candidates).accept(rid)
+        self.pick(self.in_rotation).accept(rid)
 
     def failed(self, server, rid):
-        """A server failed request `rid`: retry it once elsewhere, or let it fail."""
-        if self.spec.retries and not self.log.retried[rid] and len(self.servers) > 1:
+        """A server failed request `rid`: retry it once on the next server, or let it fail."""
+        next_server = self.next_after(server)
+        if self.spec.retries and not self.log.retried[rid] and next_server is not None:
             self.log.retried[rid] = True
-            self.accept(rid, avoid=server)
+            next_server.accept(rid)
         else:
             self.log.ended_as(rid, self.env.now, FAILED)
+
+    def next_after(self, server):
+        """The next server in rotation after `server` (what nginx's proxy_next_upstream tries)."""
+        others = [s for s in self.in_rotation if s is not server]
+        position = self.servers.index(server)
+        later = [s for s in others if self.servers.index(s) > position]
+        return (later or others or [None])[0]
 
     # --- the policies: each picks one of `candidates` ---------------------------
 

@@ -88,8 +88,11 @@ def _controls(table, controls):
             for column, label, kind in controls]
 
 
-def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False):
-    """Points joined by lines, one colour per `series`, with optional kernel-free controls."""
+def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False, threshold=None):
+    """Points joined by lines, one colour per `series`, with optional kernel-free controls.
+
+    threshold: optional (value, label) drawn as a dashed horizontal rule (a target, say).
+    """
     params = _controls(table, controls)
     names = list(pd.unique(table[series]))
     chart = alt.Chart(table).mark_line(point=True).encode(
@@ -99,6 +102,31 @@ def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False):
                   scale=alt.Scale(domain=names, range=PALETTE[:len(names)])),
         tooltip=[f"{series}:N", alt.Tooltip(f"{x}:Q", format=",.4~g"),
                  alt.Tooltip(f"{y}:Q", format=",.4~g")])
+    chart = _filtered(chart, params)
+    if threshold is not None:
+        value, label = threshold
+        rule = alt.Chart(pd.DataFrame({y: [value], "label": [label]}))
+        chart = alt.layer(chart, rule.mark_rule(strokeDash=[6, 4], color="#333").encode(y=f"{y}:Q"),
+                          rule.mark_text(align="left", dy=-6, x=4, color="#333")
+                          .encode(y=f"{y}:Q", text="label:N"))
+    chart = chart.properties(width=WIDTH, height=HEIGHT)
+    return chart.add_params(*[parameter for _, parameter in params]) if params else chart
+
+
+def bars(table, category, value, series, category_title, value_title, controls=(),
+         log_y=False):
+    """Grouped bars: one group per `category`, one bar per `series` in it."""
+    params = _controls(table, controls)
+    names = list(pd.unique(table[series]))
+    chart = alt.Chart(table).mark_bar().encode(
+        alt.X(f"{category}:N", title=category_title, sort=list(pd.unique(table[category])),
+              axis=alt.Axis(labelAngle=0)),
+        alt.XOffset(f"{series}:N", sort=names),
+        alt.Y(f"{value}:Q", title=value_title,
+              scale=alt.Scale(type="log") if log_y else alt.Undefined),
+        alt.Color(f"{series}:N", title=series, legend=alt.Legend(orient="top"),
+                  scale=alt.Scale(domain=names, range=PALETTE[:len(names)])),
+        tooltip=[f"{category}:N", f"{series}:N", alt.Tooltip(f"{value}:Q", format=",.4~g")])
     chart = _filtered(chart, params).properties(width=WIDTH, height=HEIGHT)
     return chart.add_params(*[parameter for _, parameter in params]) if params else chart
 

@@ -4,8 +4,9 @@ Picture the knobs on a test rig: turn one, the rig runs again, the gauge moves.
 A lab declares a few `Knob`s (the parameter, its range, default and unit) and
 a function that takes those values and returns a chart; `control_panel(knobs,
 draw)` gives back a panel of ipywidgets that calls `draw` again whenever a
-knob is released and swaps the new chart in place (no flicker, no pile of
-stale outputs). The time each re-run took is shown under the knobs.
+knob is released and swaps the new chart in place (an updated display, so no
+flicker and no pile of stale outputs). The time each re-run took is shown under
+the knobs.
 
 `answer(text)` shows the answer to a lab question folded away until the reader
 opens it, the same in JupyterLab and in the static site; the lab writes the text
@@ -22,7 +23,7 @@ import time
 from dataclasses import dataclass
 
 import ipywidgets as widgets
-from IPython.display import HTML, Markdown, clear_output, display
+from IPython.display import HTML, Markdown, display
 from markdown_it import MarkdownIt
 
 
@@ -62,33 +63,47 @@ STATIC_NOTE = ("*Live controls need a running kernel: open this lab in Binder or
 
 def control_panel(knobs, draw):
     """A panel whose knobs re-run `draw(**values)` and show the chart it returns."""
-    defaults = {knob.name: knob.default for knob in knobs}
-    panels.append((draw, defaults))
-    if os.environ.get("ZTM_STATIC_SITE"):
-        display(Markdown(STATIC_NOTE))
-        display(draw(**defaults))
-        return None
-    controls = {knob.name: knob.widget() for knob in knobs}
-    status = widgets.HTML()
-    output = widgets.Output()
+    return Panel(knobs, draw)
 
-    def redraw(change=None):
-        values = {name: control.value for name, control in controls.items()}
+
+class Panel:
+    """What `control_panel` returns; displaying it shows the knobs, a status line, the chart.
+
+    The chart is shown with a display id and replaced in place on every re-run, so
+    outputs never pile up (and no Output widget is needed).
+    """
+
+    def __init__(self, knobs, draw):
+        self.draw = draw
+        self.defaults = {knob.name: knob.default for knob in knobs}
+        panels.append((draw, self.defaults))
+        self.static = bool(os.environ.get("ZTM_STATIC_SITE"))
+        self.controls = {} if self.static else {knob.name: knob.widget() for knob in knobs}
+        self.status = None if self.static else widgets.HTML()
+        self.chart, self.shown = draw(**self.defaults), None
+        for control in self.controls.values():
+            control.observe(self.redraw, names="value")
+
+    def redraw(self, change=None):
+        """Re-run `draw` with the knobs' values and swap the new chart in."""
+        values = {name: control.value for name, control in self.controls.items()}
         started = time.perf_counter()
         try:
-            chart = draw(**values)
+            self.chart = self.draw(**values)
         except ValueError as error:  # a setting the model rejects: say why, keep the chart
-            status.value = f"<b>Cannot run this setting:</b> {html.escape(str(error))}"
+            self.status.value = f"<b>Cannot run this setting:</b> {html.escape(str(error))}"
             return
-        status.value = f"<small>re-ran in {time.perf_counter() - started:.2f} s</small>"
-        with output:
-            clear_output(wait=True)
-            display(chart)
+        self.status.value = f"<small>re-ran in {time.perf_counter() - started:.2f} s</small>"
+        if self.shown is not None:
+            self.shown.update(self.chart)
 
-    for control in controls.values():
-        control.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([*controls.values(), status, output])
+    def _ipython_display_(self):
+        if self.static:
+            display(Markdown(STATIC_NOTE))
+            display(self.chart)
+            return
+        display(widgets.VBox([*self.controls.values(), self.status]))
+        self.shown = display(self.chart, display_id=True)
 
 
 def answer(markdown, title="Answer"):

@@ -69,10 +69,30 @@ def test_control_panel_reruns_draw_when_a_knob_moves(monkeypatch):
         return small_chart()
 
     panel = control_panel([Knob("rate", "rate", 10, 0, 100, 5)], draw)
-    assert isinstance(panel, ipywidgets.VBox) and calls == [10]
-    panel.children[0].value = 40
+    assert isinstance(panel.controls["rate"], ipywidgets.IntSlider) and calls == [10]
+    panel.controls["rate"].value = 40
     assert calls == [10, 40]
-    assert "re-ran in" in panel.children[1].value
+    assert "re-ran in" in panel.status.value
+
+
+def test_control_panel_replaces_its_chart_in_place(monkeypatch):
+    monkeypatch.delenv("ZTM_STATIC_SITE", raising=False)
+    shown = []
+
+    class Handle:
+        def update(self, chart):
+            shown.append(("update", chart))
+
+    def fake_display(item, display_id=False):
+        shown.append(("display", item))
+        return Handle() if display_id else None
+
+    monkeypatch.setattr("labsupport.widgets.display", fake_display)
+    panel = control_panel([Knob("rate", "rate", 10, 0, 100, 5)], lambda rate: rate)
+    panel._ipython_display_()
+    panel.controls["rate"].value = 20
+    assert [kind for kind, _ in shown] == ["display", "display", "update"]
+    assert isinstance(shown[0][1], ipywidgets.VBox) and shown[1][1] == 10 and shown[2][1] == 20
 
 
 def test_control_panel_explains_a_rejected_setting_instead_of_raising(monkeypatch):
@@ -83,16 +103,18 @@ def test_control_panel_explains_a_rejected_setting_instead_of_raising(monkeypatc
         return small_chart()
 
     panel = control_panel([Knob("workers", "workers", 1, 0, 4, 1)], draw)
-    panel.children[0].value = 0  # Server rejects it: the panel says why, no traceback
-    assert "Cannot run this setting" in panel.children[1].value
-    assert "workers must be an integer &gt;= 1" in panel.children[1].value
+    panel.controls["workers"].value = 0  # Server rejects it: the panel says why
+    assert "Cannot run this setting" in panel.status.value
+    assert "workers must be an integer &gt;= 1" in panel.status.value
 
 
 def test_static_site_shows_the_default_chart_and_a_note_not_dead_controls(monkeypatch):
     monkeypatch.setenv("ZTM_STATIC_SITE", "1")
     shown = []
     monkeypatch.setattr("labsupport.widgets.display", shown.append)
-    assert control_panel([Knob("rate", "rate", 10, 0, 100, 5)], lambda rate: rate) is None
+    panel = control_panel([Knob("rate", "rate", 10, 0, 100, 5)], lambda rate: rate)
+    panel._ipython_display_()
+    assert panel.controls == {}  # no widgets at all: nothing frozen on the page
     assert shown[0].data == STATIC_NOTE and shown[1] == 10
 
 
@@ -138,6 +160,10 @@ def test_every_chart_helper_gives_a_spec_vega_can_draw():
     assert renders(charts.lines(table, "offered_load", "p99_latency", "design (kind)",
                                 "load", "p99", controls=[("size class", "size", "select")],
                                 log_y=True))
+    assert renders(charts.lines(table, "offered_load", "p99_latency", "design (kind)",
+                                "load", "p99", threshold=(0.05, "target")))
+    assert renders(charts.bars(table, "design (kind)", "p99_latency", "size class",
+                               "design", "p99", controls=[("system.workers", "n", "radio")]))
     assert renders(charts.timeline(over_time(result.requests, 1.0), events=[(5, "fails")]))
     assert renders(charts.latency_distribution(result.requests))
     assert renders(charts.latency_cdf({"one": result.requests, "two": result.requests}))
