@@ -8,47 +8,24 @@ curve) and returns an Altair chart. A helper given `control=` adds a slider or
 a drop-down bound to a column: moving it filters data precomputed by the build,
 so the chart moves in the static site with no kernel and no network.
 
-Importing this module enables the `zero-to-millions` Altair renderer:
-- while the book is being built (the book's Sphinx extension sets
-  `ZTM_STATIC_SITE`), a chart becomes a `<div>` and a script that calls
-  `vegaEmbed` from the site's own copy of Vega (no CDN);
-- everywhere else (JupyterLab, Binder, VS Code) it becomes the Vega-Lite 5
-  MIME bundle, which JupyterLab draws with the Vega it ships with (no CDN).
+Importing this module enables the book's offline renderer (see `render`).
 """
 
-import hashlib
 import json
-import os
 
 import altair as alt
 import numpy as np
 import pandas as pd
+
+from . import render  # noqa: F401  (registers and enables the offline renderer)
 
 WIDTH, HEIGHT = 560, 300
 METRIC_COLOURS = {"mean": "#4c78a8", "p50": "#54a24b", "p99": "#e45756"}
 OUTCOME_COLOURS = {"ok": "#54a24b", "dropped": "#f58518", "failed": "#e45756",
                    "in_flight": "#9d9d9d"}
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2"]
-_shown = {"charts": 0}
 
 
-def _render(spec):
-    """Altair renderer: HTML for the static site, the Vega-Lite MIME type elsewhere."""
-    if not os.environ.get("ZTM_STATIC_SITE"):
-        return {"application/vnd.vegalite.v5+json": spec, "text/plain": "<chart>"}
-    text = json.dumps(spec, sort_keys=True)
-    _shown["charts"] += 1  # same spec twice on a page: still distinct ids
-    chart_id = "ztm-" + hashlib.sha1(f"{text}{_shown['charts']}".encode()).hexdigest()[:12]
-    html = (f'<div id="{chart_id}" class="ztm-chart"></div>\n<script>(function () {{\n'
-            f'  var spec = {text};\n'
-            f'  function draw() {{ vegaEmbed("#{chart_id}", spec, {{"actions": false}}); }}\n'
-            '  if (window.vegaEmbed) { draw(); } else { window.addEventListener("load", draw); }\n'
-            '})();</script>')
-    return {"text/html": html}
-
-
-alt.renderers.register("zero-to-millions", _render)
-alt.renderers.enable("zero-to-millions")
 alt.data_transformers.disable_max_rows()
 
 

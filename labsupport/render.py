@@ -1,0 +1,41 @@
+"""Rendering charts with no network, in the static site and in JupyterLab.
+
+Picture a book that must show its figures on a train with no signal. By default
+Altair's HTML loads Vega from a CDN; here nothing is fetched from outside:
+
+- while the book is being built (the book's Sphinx extension, `_ext/offline_charts.py`,
+  sets `ZTM_STATIC_SITE`), a chart becomes a `<div>` and a script that calls
+  `vegaEmbed` from the site's own copy of Vega, shipped in `_static/`;
+- everywhere else (JupyterLab, Binder, VS Code) it becomes the Vega-Lite 5 MIME
+  bundle, which JupyterLab draws with the Vega it ships with.
+
+The `<div>` id comes from a hash of the spec, so rebuilding the book gives the
+same page. Importing this module registers and enables the renderer.
+"""
+
+import hashlib
+import json
+import os
+
+import altair as alt
+
+_shown = {"charts": 0}
+
+
+def _render(spec):
+    """Altair renderer: HTML for the static site, the Vega-Lite MIME type elsewhere."""
+    if not os.environ.get("ZTM_STATIC_SITE"):
+        return {"application/vnd.vegalite.v5+json": spec, "text/plain": "<chart>"}
+    text = json.dumps(spec, sort_keys=True).replace("</", "<\\/")  # no early </script>
+    _shown["charts"] += 1  # same spec twice on a page: still distinct ids
+    chart_id = "ztm-" + hashlib.sha1(f"{text}{_shown['charts']}".encode()).hexdigest()[:12]
+    html = (f'<div id="{chart_id}" class="ztm-chart"></div>\n<script>(function () {{\n'
+            f'  var spec = {text};\n'
+            f'  function draw() {{ vegaEmbed("#{chart_id}", spec, {{"actions": false}}); }}\n'
+            '  if (window.vegaEmbed) { draw(); } else { window.addEventListener("load", draw); }\n'
+            '})();</script>')
+    return {"text/html": html}
+
+
+alt.renderers.register("zero-to-millions", _render)
+alt.renderers.enable("zero-to-millions")
