@@ -95,6 +95,10 @@ def bars(table, category, value, series, category_title, value_title, controls=(
     """Grouped bars: one group per `category`, one bar per `series` in it."""
     params = _controls(table, controls)
     names = list(pd.unique(table[series]))
+    baseline = {}
+    if log_y:  # a log axis has no zero: bars stand on the power of ten below the smallest
+        smallest = table.loc[table[value] > 0, value].min()
+        baseline = {"y2": alt.Y2(datum=10.0 ** np.floor(np.log10(smallest)))}
     chart = alt.Chart(table).mark_bar().encode(
         alt.X(f"{category}:N", title=category_title, sort=list(pd.unique(table[category])),
               axis=alt.Axis(labelAngle=0)),
@@ -103,7 +107,8 @@ def bars(table, category, value, series, category_title, value_title, controls=(
               scale=alt.Scale(type="log") if log_y else alt.Undefined),
         alt.Color(f"{series}:N", title=series, legend=alt.Legend(orient="top"),
                   scale=alt.Scale(domain=names, range=PALETTE[:len(names)])),
-        tooltip=[f"{category}:N", f"{series}:N", alt.Tooltip(f"{value}:Q", format=",.4~g")])
+        tooltip=[f"{category}:N", f"{series}:N", alt.Tooltip(f"{value}:Q", format=",.4~g")],
+        **baseline)
     chart = _filtered(chart, params).properties(width=WIDTH, height=HEIGHT)
     return chart.add_params(*[parameter for _, parameter in params]) if params else chart
 

@@ -175,3 +175,16 @@ def test_sweep_puts_labels_beside_each_row():
     table = sweep(runs, executor=False)
     assert table["design"].tolist() == ["1 workers", "2 workers"]
     assert table.columns[0] == "design"
+
+
+def test_log_scale_bars_have_a_visible_height():
+    import re
+
+    import vl_convert
+    table = pd.DataFrame({"policy": ["a", "a", "b", "b"], "metric": ["p50", "p99"] * 2,
+                          "ms": [12.0, 66_000.0, 20.0, 150.0]})
+    svg = vl_convert.vegalite_to_svg(
+        charts.bars(table, "policy", "ms", "metric", "policy", "ms", log_y=True).to_dict())
+    heights = [float(h) for h in re.findall(
+        r'aria-roledescription="bar"[^>]*d="M[-\d.e]+,[-\d.e]+h[-\d.e]+v([-\d.e]+)', svg)]
+    assert len(heights) == 4 and all(height > 1 for height in heights)
