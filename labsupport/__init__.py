@@ -8,9 +8,10 @@ the closed forms drawn beside the simulation, `charts` the figures and
 """
 
 from .balancer import Balancer
+from .database import Database
 from .log import OUTCOMES
 from .server import Server
 from .simulate import Result, simulate
 from .workload import Trace, Workload
 
-__all__ = ["Balancer", "OUTCOMES", "Result", "Server", "Trace", "Workload", "simulate"]
+__all__ = ["Balancer", "Database", "OUTCOMES", "Result", "Server", "Trace", "Workload", "simulate"]

@@ -22,7 +22,7 @@ from . import render  # noqa: F401  (registers and enables the offline renderer)
 WIDTH, HEIGHT = 560, 300
 METRIC_COLOURS = {"mean": "#4c78a8", "p50": "#54a24b", "p99": "#e45756"}
 OUTCOME_COLOURS = {"ok": "#54a24b", "dropped": "#f58518", "failed": "#e45756",
-                   "in_flight": "#9d9d9d"}
+                   "lost": "#7b3294", "in_flight": "#9d9d9d"}
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2"]
 
 

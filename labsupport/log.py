@@ -12,14 +12,16 @@ Outcomes:
 - `dropped`: turned away at the door because the queue was full.
 - `failed`: its server was down when it arrived, or failed while it waited or
   was being served.
+- `lost`: a write the database acknowledged, then lost when its primary failed
+  before the write reached the replica that took over.
 - `in_flight`: still queued or in service when the run stopped.
 """
 
 import numpy as np
 import pandas as pd
 
-OK, DROPPED, FAILED, IN_FLIGHT = "ok", "dropped", "failed", "in_flight"
-OUTCOMES = (OK, DROPPED, FAILED, IN_FLIGHT)
+OK, DROPPED, FAILED, LOST, IN_FLIGHT = "ok", "dropped", "failed", "lost", "in_flight"
+OUTCOMES = (OK, DROPPED, FAILED, LOST, IN_FLIGHT)
 
 
 class RequestLog:
@@ -34,6 +36,8 @@ class RequestLog:
         self.outcome = [IN_FLIGHT] * n
         self.where = [-1] * n        # index into `places`
         self.retried = [False] * n   # sent to a second server after the first failed it
+        self.stale = [False] * n     # a read that returned an older version than acknowledged
+        self.own_write_missed = [False] * n  # ...older than the reader's own last write
         self.events = []             # (time, component, what happened): failures, checks
         self.places = []             # names of the components requests go to
         self.workers = {}            # workers per place, for utilisation
@@ -54,6 +58,10 @@ class RequestLog:
     def started(self, rid, time):
         """Service of request `rid` began at `time` (seconds)."""
         self.start[rid] = time
+
+    def lost(self, rid):
+        """An acknowledged write turned out lost: its outcome changes from ok to lost."""
+        self.outcome[rid] = LOST
 
     def ended_as(self, rid, time, outcome):
         """Request `rid` ended at `time` (seconds) with `outcome`; counts it once."""
@@ -88,6 +96,9 @@ class RequestLog:
             "outcome": pd.Categorical(self.outcome, categories=OUTCOMES),
             "server": pd.Categorical(names[where], categories=self.places + ["-"]),
             "retried": self.retried,
+            "stale": self.stale,
+            "own_write_missed": self.own_write_missed,
             "kind": np.where(arrivals.is_write, "write", "read"),
             "key": arrivals.key,
+            "client": arrivals.client,
         })

@@ -49,7 +49,8 @@ def request_sizes(distribution, draws):
 class Server:
     """One machine: `workers` serving in parallel, each at `speed` times the base rate.
 
-    mean_service_time: seconds one request takes at speed 1.
+    mean_service_time: seconds one request takes at speed 1 (a read, for a database).
+    write_service_time: seconds a write takes at speed 1, if writes differ (databases).
     queue_limit: most requests that may wait; None means no limit.
     failures: (fail_at, recover_at) pairs in seconds; recover_at may be inf.
     """
@@ -61,12 +62,15 @@ class Server:
     queue_limit: int | None = None
     failures: tuple = ()
     name: str = "server"
+    write_service_time: float | None = None
 
     def __post_init__(self):
         checks.count("workers", self.workers, minimum=1)
         checks.positive("mean_service_time", self.mean_service_time)
         checks.one_of("distribution", self.distribution, DISTRIBUTIONS)
         checks.positive("speed", self.speed)
+        if self.write_service_time is not None:
+            checks.positive("write_service_time", self.write_service_time)
         if self.queue_limit is not None:
             checks.count("queue_limit", self.queue_limit, minimum=0)
         previous_end = 0.0
@@ -96,18 +100,24 @@ class RunningServer:
         self.spec, self.env, self.log = spec, sim.env, sim.log
         self.place = sim.log.place(spec.name, spec.workers)
         self.time_per_size = spec.mean_service_time / spec.speed
+        write_time = spec.write_service_time or spec.mean_service_time
+        self.write_time_per_size = write_time / spec.speed
+        self.is_write = sim.is_write
         self.sizes = sim.sizes(spec.distribution)
         self.queue = deque()   # request numbers waiting, oldest first
         self.idle = []         # one event per idle worker, to hand it a request
         self.serving = {}      # worker process -> the request it is serving
         self.up = True
         self.on_failure = None  # set by a component in front that may retry elsewhere
+        self.on_success = None  # set by a component that acts on finished requests
         self.workers = [self.env.process(self.work()) for _ in range(spec.workers)]
         if spec.failures:
             self.env.process(self.fail_and_recover())
 
     def service_time(self, rid):
         """Seconds this server spends on request `rid`."""
+        if self.is_write[rid]:
+            return self.write_time_per_size * self.sizes[rid]
         return self.time_per_size * self.sizes[rid]
 
     def accept(self, rid):
@@ -150,7 +160,10 @@ class RunningServer:
             except Interrupt:
                 continue  # the server failed; fail_and_recover() ended this request
             del self.serving[me]
-            self.log.ended_as(rid, self.env.now, OK)
+            if self.on_success is None:
+                self.log.ended_as(rid, self.env.now, OK)
+            else:
+                self.on_success(self, rid)
 
     def fail_and_recover(self):
         """At each failure every request inside fails; arrivals fail until recovery."""

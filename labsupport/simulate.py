@@ -13,9 +13,10 @@ requests, so the simulation does a fixed amount of work. A system offered more
 than its capacity is marked `unstable` in the summary (its queue grows for as
 long as traffic lasts, so its latency has no steady state to report).
 
-`system` is any component (a `Server`, and in later chapters a load balancer,
-a database, a cache...) with a `capacity` in requests per second and a
-`build(sim)` that returns something with `accept(request_number)`.
+`system` is any component (a `Server`, a `Balancer`, a `Database`...) with a
+`capacity` in requests per second (or `capacity_for(workload)` where it depends
+on the mix of reads and writes) and a `build(sim)` that returns something with
+`accept(request_number)`.
 """
 
 import dataclasses
@@ -33,8 +34,11 @@ from .server import request_sizes
 class Sim:
     """What every component of one run shares: the clock, the log, the request sizes."""
 
-    def __init__(self, env, log, size_draws, seed):
+    def __init__(self, env, log, size_draws, seed, is_write):
         self.env, self.log = env, log
+        self.is_write = is_write  # per request, as plain lists: fast to index
+        self.keys = log.arrivals.key.tolist()
+        self.clients = log.arrivals.client.tolist()
         self._size_draws = size_draws
         self._sizes = {}
         self.seed = seed
@@ -77,14 +81,16 @@ def simulate(system, workload, drain_time=None):
     env = simpy.Environment()
     all_ended = env.event()
     log = RequestLog(arrivals, when_all_ended=all_ended.succeed)
-    sim = Sim(env, log, arrivals.size, getattr(workload, "seed", 0))
+    sim = Sim(env, log, arrivals.size, getattr(workload, "seed", 0),
+              arrivals.is_write.tolist())
     entry = system.build(sim)
     env.process(_arrive(env, entry, arrivals.gap))
     stop = env.timeout(arrivals.end + drain_time)
     env.run(until=env.any_of([all_ended, stop]) if len(arrivals) else stop)
     requests = log.to_frame()
-    summary = summarise(requests, log.workers, env.now, workload.arrival_rate,
-                        system.capacity)
+    capacity = (system.capacity_for(workload) if hasattr(system, "capacity_for")
+                else system.capacity)
+    summary = summarise(requests, log.workers, env.now, workload.arrival_rate, capacity)
     params = {**_flat("system", system), **_flat("workload", workload)}
     return Result(requests=requests, summary=summary, params=params, end_time=env.now,
                   events=log.events_frame())

@@ -13,7 +13,7 @@ same seed gives the same users at every slider position, so a curve moves
 smoothly as a parameter changes instead of jittering, and two designs are
 compared on exactly the same traffic.
 
-Each stream (gaps, sizes, kinds, keys) has its own generator, spawned from the
+Each stream (gaps, sizes, kinds, keys, clients) has its own generator, spawned from the
 seed, so changing the read share does not change the arrival times.
 """
 
@@ -36,6 +36,7 @@ class Arrivals:
     size: np.ndarray      # service demand in multiples of the mean (mean 1)
     is_write: np.ndarray  # True for a write, False for a read
     key: np.ndarray       # which item the request is about, 0 .. keys-1
+    client: np.ndarray    # which user sent it, 0 .. clients-1
     end: float            # when arrivals stop, seconds
 
     def __len__(self):
@@ -48,7 +49,9 @@ class Workload:
 
     Give either `duration` (seconds of arrivals) or `requests` (how many).
     `read_share` is the share of requests that are reads; `keys` how many
-    distinct items they ask about (uniformly). `seed` fixes every draw.
+    distinct items they ask about (uniformly); `clients` how many users send
+    them (uniformly). With `own_keys`, each user reads and writes only their own
+    item (a profile, say): key = client. `seed` fixes every draw.
     """
 
     arrival_rate: float = 50.0
@@ -56,6 +59,8 @@ class Workload:
     requests: int | None = None
     read_share: float = 1.0
     keys: int = 1
+    clients: int = 1
+    own_keys: bool = False
     seed: int = 1
 
     def __post_init__(self):
@@ -77,13 +82,16 @@ class Workload:
                                  f"got {self.requests:,}")
         checks.share("read_share", self.read_share)
         checks.count("keys", self.keys, minimum=1)
+        checks.count("clients", self.clients, minimum=1)
+        if not isinstance(self.own_keys, bool):
+            raise ValueError(f"own_keys must be True or False, got {self.own_keys!r}")
         checks.count("seed", self.seed, minimum=0)
 
     def generate(self):
         """Draw the requests: an `Arrivals` with one entry per request."""
-        gaps_rng, size_rng, kind_rng, key_rng = (
+        gaps_rng, size_rng, kind_rng, key_rng, client_rng = (
             np.random.default_rng(stream)
-            for stream in np.random.SeedSequence(self.seed).spawn(4))
+            for stream in np.random.SeedSequence(self.seed).spawn(5))
         if self.requests is not None:
             gap = gaps_rng.standard_exponential(self.requests) / self.arrival_rate
         else:
@@ -91,12 +99,14 @@ class Workload:
         time = np.cumsum(gap)  # adds in order, as the simulation clock does
         n = len(gap)
         end = self.duration if self.duration is not None else float(time[-1])
+        client = client_rng.integers(0, self.clients, n)
         return Arrivals(
             gap=gap,
             time=time,
             size=size_rng.standard_exponential(n),
             is_write=kind_rng.random(n) >= self.read_share,
-            key=key_rng.integers(0, self.keys, n),
+            key=client if self.own_keys else key_rng.integers(0, self.keys, n),
+            client=client,
             end=float(end),
         )
 
@@ -135,6 +145,11 @@ class Trace:
             [checks.non_negative("sizes", size) for size in self.sizes]
 
     @property
+    def read_share(self):
+        """Share of the trace's requests that are reads."""
+        return 1.0 if self.writes is None else 1 - sum(map(bool, self.writes)) / len(self.times)
+
+    @property
     def arrival_rate(self):
         """Average requests per second over the trace."""
         return len(self.times) / self.times[-1] if self.times[-1] > 0 else float("inf")
@@ -148,5 +163,6 @@ class Trace:
             size=np.ones(n) if self.sizes is None else np.array(self.sizes, dtype=float),
             is_write=np.zeros(n, bool) if self.writes is None else np.array(self.writes, bool),
             key=np.zeros(n, int),
+            client=np.zeros(n, int),
             end=float(time[-1]),
         )

@@ -1,0 +1,232 @@
+"""A database: one primary that takes the writes, replicas that copy them and serve reads.
+
+Picture a head librarian (the primary) who alone may change the catalogue, and
+assistants (the replicas) who each keep a copy and answer questions from it.
+Every change the head makes is sent to the assistants, who copy it in a little
+later (the replication lag). Ask an assistant about a book changed a moment ago
+and you may get the old entry: a stale read. If the head librarian collapses,
+after a while (`detection_delay`) the assistant with the most complete copy
+takes over; changes the head had announced but that never reached that
+assistant are gone: lost writes. A fresh assistant is hired after
+`provisioning_time`.
+
+Each node is a `RunningServer` (reads take `node.mean_service_time`, writes
+`node.write_service_time`). Every write gives its key a new version. A read is
+*stale* when it returns an older version of its key than the latest write
+acknowledged before the read arrived; it *missed its own write* when the
+version is older than the reader's own last acknowledged write to that key.
+Applying a write on a replica costs no service time here (real replicas do pay).
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+from . import checks
+from .log import FAILED, OK
+from .server import Server
+
+REPLICATION = ("async", "sync")
+READ_FROM = ("replicas", "primary")
+
+
+@dataclass(frozen=True)
+class Database:
+    """A primary and `replicas` replicas, each a copy of `node`.
+
+    replication: "async" (acknowledge at once, copy later) or "sync" (acknowledge a
+        write only once every replica has it). mean_lag: seconds, exponential.
+    read_from: "replicas" (round robin; the primary if none is up) or "primary".
+    read_your_writes: seconds after a client's write during which its reads go
+        to the primary (0: off).
+    replica_failure: seconds when replica 1 fails; a replacement is ready
+        `provisioning_time` later. primary_failure: seconds when the primary
+        fails; the most up-to-date replica is promoted `detection_delay` later.
+    """
+
+    replicas: int = 2
+    node: Server = Server(workers=4, mean_service_time=0.005, write_service_time=0.010)
+    replication: str = "async"
+    mean_lag: float = 0.1
+    read_from: str = "replicas"
+    read_your_writes: float = 0.0
+    replica_failure: float | None = None
+    primary_failure: float | None = None
+    detection_delay: float = 10.0
+    provisioning_time: float = 60.0
+    name: str = "db"
+
+    def __post_init__(self):
+        checks.count("replicas", self.replicas, minimum=0)
+        if not isinstance(self.node, Server):
+            raise ValueError(f"node must be a Server, got {self.node!r}")
+        checks.one_of("replication", self.replication, REPLICATION)
+        checks.non_negative("mean_lag", self.mean_lag)
+        checks.one_of("read_from", self.read_from, READ_FROM)
+        checks.non_negative("read_your_writes", self.read_your_writes)
+        needed = {"read_from": self.read_from == "replicas",
+                  "replica_failure": self.replica_failure is not None,
+                  "primary_failure": self.primary_failure is not None}
+        for name, needs_replicas in needed.items():
+            if needs_replicas and self.replicas == 0:
+                raise ValueError(f"replicas must be at least 1 when {name} is "
+                                 f"{getattr(self, name)!r}, got 0")
+        for name in ("replica_failure", "primary_failure"):
+            if getattr(self, name) is not None:
+                checks.non_negative(name, getattr(self, name))
+        checks.non_negative("detection_delay", self.detection_delay)
+        checks.positive("provisioning_time", self.provisioning_time)
+
+    def capacity_for(self, workload):
+        """Requests per second at which the busiest node is full, for this mix of reads."""
+        reads, writes = workload.read_share, 1 - workload.read_share
+        node = self.node
+        write_time = node.write_service_time or node.mean_service_time
+        per_node = node.workers * node.speed
+        primary_work = writes * write_time + (reads * node.mean_service_time
+                                              if self.read_from == "primary" else 0)
+        replica_work = (reads * node.mean_service_time / self.replicas
+                        if self.read_from == "replicas" else 0)
+        return per_node / max(primary_work, replica_work, 1e-12)
+
+    def build(self, sim):
+        return RunningDatabase(self, sim)
+
+
+class RunningDatabase:
+    """A `Database` taking part in one run."""
+
+    def __init__(self, spec, sim):
+        self.spec, self.sim, self.env, self.log = spec, sim, sim.env, sim.log
+        self.keys, self.clients = sim.keys, sim.clients
+        self.rng = sim.random(spec.name)
+        self.count = 0  # nodes made so far, for their names
+        primary_failures = (((spec.primary_failure, float("inf")),)
+                            if spec.primary_failure is not None else ())
+        self.primary = self.new_node("primary", primary_failures)
+        self.replicas = []
+        for i in range(spec.replicas):
+            failing = i == 0 and spec.replica_failure is not None
+            fails = ((spec.replica_failure, float("inf")),) if failing else ()
+            self.replicas.append(self.new_node(f"replica-{i + 1}", fails))
+        self.version = {node: {} for node in [self.primary, *self.replicas]}
+        self.has = {node: set() for node in self.version}  # write numbers each node has
+        self.writes = 0        # writes applied on the primary so far
+        self.history = []      # (write number, request) of acknowledged writes
+        self.latest = {}       # key -> latest acknowledged version
+        self.own = {}          # (client, key) -> version of that client's last write
+        self.wrote_at = {}     # client -> time of its last acknowledged write
+        self.expected = {}     # read request -> (latest, own) when it arrived
+        self.turn, self.epoch = 0, 0
+        if spec.primary_failure is not None:
+            self.env.process(self.fail_over())
+        if spec.replica_failure is not None:
+            self.env.process(self.replace_replica())
+
+    def new_node(self, role, failures=()):
+        self.count += 1
+        spec = dataclasses.replace(self.spec.node, name=f"{self.spec.name}-{role}",
+                                   failures=failures)
+        node = spec.build(self.sim)
+        node.on_success = self.done
+        return node
+
+    def accept(self, rid):
+        """Writes go to the primary; reads to a replica, or the primary when they must."""
+        key, client = self.keys[rid], self.clients[rid]
+        if self.sim.is_write[rid]:
+            self.primary.accept(rid)
+            return
+        self.expected[rid] = (self.latest.get(key, 0), self.own.get((client, key), 0))
+        recent = self.env.now - self.wrote_at.get(client, -1e300) < self.spec.read_your_writes
+        live = [node for node in self.replicas if node.up]
+        if self.spec.read_from == "primary" or recent or not live:
+            self.primary.accept(rid)
+        else:
+            self.turn += 1
+            live[self.turn % len(live)].accept(rid)
+
+    def done(self, node, rid):
+        """A node finished a request: check a read's version; replicate a write."""
+        key = self.keys[rid]
+        if not self.sim.is_write[rid]:
+            latest, own = self.expected.pop(rid)
+            got = self.version[node].get(key, 0)
+            self.log.stale[rid] = got < latest
+            self.log.own_write_missed[rid] = got < own
+            self.log.ended_as(rid, self.env.now, OK)
+            return
+        version = self.version[node].get(key, 0) + 1
+        self.version[node][key] = version
+        self.writes += 1
+        sequence = self.writes
+        self.has[node].add(sequence)
+        arrivals = [self.copy(replica, sequence, key, version) for replica in self.replicas]
+        if self.spec.replication == "async" or not arrivals:
+            self.acknowledge(rid, sequence, key, version)
+        else:  # sync: acknowledged once the slowest replica has it
+            def reply(_):
+                if node is self.primary and node.up:
+                    self.acknowledge(rid, sequence, key, version)
+                else:  # the primary died before it could answer
+                    self.log.ended_as(rid, self.env.now, FAILED)
+            self.env.timeout(max(arrivals) - self.env.now).callbacks.append(reply)
+
+    def copy(self, replica, sequence, key, version):
+        """Send a write to `replica`, where it lands after a random lag. Returns when."""
+        lag = self.rng.expovariate(1 / self.spec.mean_lag) if self.spec.mean_lag else 0.0
+        epoch = self.epoch
+
+        def land(_):
+            if epoch == self.epoch and replica in self.replicas:
+                self.version[replica][key] = max(self.version[replica].get(key, 0), version)
+                self.has[replica].add(sequence)
+        self.env.timeout(lag).callbacks.append(land)
+        return self.env.now + lag
+
+    def acknowledge(self, rid, sequence, key, version):
+        client = self.clients[rid]
+        self.history.append((sequence, rid))
+        self.latest[key] = version
+        self.own[(client, key)] = version
+        self.wrote_at[client] = self.env.now
+        self.log.ended_as(rid, self.env.now, OK)
+
+    def fail_over(self):
+        """The primary fails; after the detection delay the most up-to-date replica takes over."""
+        yield self.env.timeout(self.spec.primary_failure - self.env.now)
+        self.epoch += 1  # copies the old primary had not yet delivered never land
+        yield self.env.timeout(self.spec.detection_delay)
+        live = [node for node in self.replicas if node.up]
+        if not live:
+            return
+        chosen = max(live, key=lambda node: len(self.has[node]))
+        for sequence, rid in self.history:
+            if sequence not in self.has[chosen]:
+                self.log.lost(rid)  # acknowledged, never reached the new primary
+        self.history = [(sequence, rid) for sequence, rid in self.history
+                        if sequence in self.has[chosen]]
+        self.primary = chosen
+        self.replicas.remove(chosen)
+        self.latest = dict(self.version[chosen])
+        for replica in self.replicas:  # the others resync from the new primary
+            self.version[replica] = dict(self.version[chosen])
+            self.has[replica] = set(self.has[chosen])
+        self.log.event(self.env.now, chosen.spec.name, "promoted")
+        yield self.env.timeout(self.spec.provisioning_time)
+        self.add_replica()
+
+    def replace_replica(self):
+        """Replica 1 fails; a replacement, copied from the primary, is ready later."""
+        failed = self.replicas[0]
+        yield self.env.timeout(self.spec.replica_failure - self.env.now)
+        if failed in self.replicas:
+            self.replicas.remove(failed)
+        yield self.env.timeout(self.spec.provisioning_time)
+        self.add_replica()
+
+    def add_replica(self):
+        replica = self.new_node(f"replica-{self.count}")
+        self.version[replica] = dict(self.version[self.primary])
+        self.has[replica] = set(self.has[self.primary])
+        self.replicas.append(replica)
+        self.log.event(self.env.now, replica.spec.name, "ready")

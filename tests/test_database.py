@@ -1,0 +1,151 @@
+"""The database tier: routing, replication lag, stale reads, failover and lost writes."""
+
+import numpy as np
+import pytest
+
+from labsupport import OUTCOMES, Database, Server, Trace, Workload, simulate, theory
+
+NODE = Server(workers=4, mean_service_time=0.005, write_service_time=0.010)
+
+
+def mix(**options):
+    base = dict(arrival_rate=400, duration=60, read_share=0.9, keys=500, seed=1)
+    return Workload(**(base | options))
+
+
+def accounted(result):
+    return sum(result.summary[outcome] for outcome in OUTCOMES) == len(result.requests)
+
+
+def writes(result):
+    requests = result.requests
+    return requests[requests["kind"] == "write"]
+
+
+def test_writes_go_to_the_primary_and_reads_to_the_replicas_in_turn():
+    database = Database(replicas=2, node=Server(mean_service_time=1.0,
+                                                distribution="deterministic"))
+    result = simulate(database, Trace(times=(0.0, 0.1, 0.2, 0.3, 0.4),
+                                      writes=(True, False, False, False, True)))
+    assert result.requests["server"].astype(str).tolist() == [
+        "db-primary", "db-replica-2", "db-replica-1", "db-replica-2", "db-primary"]
+
+
+def test_a_read_right_after_a_write_to_its_key_is_stale_until_the_copy_lands():
+    # Lag is exponential; with mean 1000 s the copy surely has not landed 1 s later.
+    database = Database(replicas=1, mean_lag=1000.0,
+                        node=Server(mean_service_time=0.1, distribution="deterministic"))
+    result = simulate(database, Trace(times=(0.0, 1.0), writes=(True, False)))
+    assert result.requests["stale"].tolist() == [False, True]
+    instant = simulate(Database(replicas=1, mean_lag=0.0, node=database.node),
+                       Trace(times=(0.0, 1.0), writes=(True, False)))
+    assert instant.requests["stale"].tolist() == [False, False]
+
+
+def test_zero_lag_gives_no_stale_reads():
+    result = simulate(Database(replicas=3, mean_lag=0.0), mix())
+    assert result.requests["stale"].sum() == 0 and accounted(result)
+
+
+def test_stale_reads_grow_with_lag():
+    shares = [simulate(Database(replicas=2, mean_lag=lag), mix()).requests["stale"].mean()
+              for lag in (0.01, 0.1, 1.0)]
+    assert 0 < shares[0] < shares[1] < shares[2]
+
+
+def test_reading_your_writes_from_the_primary_removes_own_write_misses():
+    users = mix(keys=1, clients=200, own_keys=True, read_share=0.8)
+    plain = simulate(Database(replicas=2, mean_lag=1.0), users).requests
+    fixed = simulate(Database(replicas=2, mean_lag=1.0, read_your_writes=30.0), users).requests
+    assert plain["own_write_missed"].sum() > 10
+    assert fixed["own_write_missed"].sum() == 0
+
+
+def test_reads_from_the_primary_are_never_stale():
+    result = simulate(Database(replicas=2, mean_lag=1.0, read_from="primary"), mix())
+    assert result.requests["stale"].sum() == 0
+
+
+def test_read_capacity_grows_with_replicas_until_the_primary_bounds_it():
+    """Read-only traffic over N replicas in round robin: each replica is a 4-worker queue at
+    1/N of the rate. Round robin makes arrivals more regular than Poisson, so M/M/4 at
+    1/N of the rate is an upper bound on the mean read latency."""
+    reads = Workload(arrival_rate=1200, duration=60, read_share=1.0, seed=2)
+    for replicas in (2, 3, 4):
+        mean = simulate(Database(replicas=replicas), reads).summary["mean_latency"]
+        bound = theory.mmc_mean_response(1200 / replicas, 0.005, 4)
+        assert 0.005 * 0.95 < mean < bound * 1.02
+    # At 90 % reads, replicas add capacity until the writes fill the primary.
+    capacities = [Database(replicas=n).capacity_for(mix()) for n in (1, 2, 4, 8, 16)]
+    assert capacities[0] < capacities[1] < capacities[2] < capacities[3]
+    assert capacities[3] == capacities[4] == pytest.approx(4 / (0.1 * 0.010))
+
+
+def test_replica_failure_shifts_reads_to_the_primary_until_the_replacement_is_ready():
+    database = Database(replicas=1, replica_failure=10.0, provisioning_time=20.0)
+    result = simulate(database, mix())
+    reads = result.requests[result.requests["kind"] == "read"]
+    during = reads[(reads["arrival"] > 10.0) & (reads["arrival"] < 30.0)]
+    assert set(during["server"].astype(str)) == {"db-primary"}
+    after = reads[reads["arrival"] > 30.0]
+    assert set(after["server"].astype(str)) == {"db-replica-2"}
+    assert accounted(result) and result.summary["in_flight"] == 0
+    assert result.summary["failed"] <= 4  # only the reads inside the replica as it failed
+
+
+@pytest.mark.parametrize("replication", ["async", "sync"])
+def test_every_write_is_durable_on_the_surviving_primary_or_counted_lost(replication):
+    database = Database(replicas=2, replication=replication, mean_lag=0.5,
+                        primary_failure=20.0, detection_delay=5.0)
+    result = simulate(database, mix())
+    assert accounted(result)
+    outcomes = writes(result)["outcome"].value_counts()
+    # Writes arriving while no primary is up fail: about 5 s of 40 writes a second.
+    assert 100 < outcomes["failed"] < 300
+    if replication == "sync":
+        assert outcomes.get("lost", 0) == 0
+    else:
+        assert outcomes["lost"] > 0
+
+
+def test_more_lag_loses_more_writes_and_sync_costs_write_latency():
+    lost = [simulate(Database(replicas=2, mean_lag=lag, primary_failure=20.0),
+                     mix()).summary["lost"] for lag in (0.05, 0.5, 2.0)]
+    assert lost[0] < lost[1] < lost[2]
+    latency = {r: writes(simulate(Database(replicas=2, replication=r, mean_lag=0.2), mix())
+                         )["latency"].median() for r in ("async", "sync")}
+    assert latency["sync"] > latency["async"] + 0.1  # waits for the slower of two copies
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(replicas=0), "replicas"),
+    (dict(replicas=0, read_from="primary", primary_failure=5.0), "replicas"),
+    (dict(replicas=-1), "replicas"),
+    (dict(mean_lag=-0.1), "mean_lag"),
+    (dict(mean_lag=float("nan")), "mean_lag"),
+    (dict(replication="eventual"), "replication"),
+    (dict(read_from="cache"), "read_from"),
+    (dict(read_your_writes=-1), "read_your_writes"),
+    (dict(primary_failure=-3.0), "primary_failure"),
+    (dict(provisioning_time=0), "provisioning_time"),
+    (dict(node="big"), "node"),
+])
+def test_database_rejects_bad_parameters_by_name(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        Database(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(read_share=1.5), "read_share"), (dict(read_share=-0.1), "read_share"),
+    (dict(clients=0), "clients"), (dict(own_keys="yes"), "own_keys"),
+])
+def test_workload_mix_rejects_bad_parameters_by_name(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        mix(**kwargs)
+
+
+def test_same_seed_same_log():
+    first, again = (simulate(Database(replicas=2, primary_failure=10.0), mix()).requests
+                    for _ in range(2))
+    assert first.equals(again)
+    assert np.array_equal(first["stale"], again["stale"])
