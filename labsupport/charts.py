@@ -65,7 +65,8 @@ def _controls(table, controls):
             for column, label, kind in controls]
 
 
-def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False, threshold=None):
+def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False, threshold=None,
+          log_x=False):
     """Points joined by lines, one colour per `series`, with optional kernel-free controls.
 
     threshold: optional (value, label) drawn as a dashed horizontal rule (a target, say).
@@ -73,7 +74,7 @@ def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False, thres
     params = _controls(table, controls)
     names = list(pd.unique(table[series]))
     chart = alt.Chart(table).mark_line(point=True).encode(
-        alt.X(f"{x}:Q", title=x_title),
+        alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(type="log" if log_x else "linear")),
         alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log" if log_y else "linear")),
         alt.Color(f"{series}:N", title=series, legend=alt.Legend(orient="top"),
                   scale=alt.Scale(domain=names, range=PALETTE[:len(names)])),

@@ -16,11 +16,12 @@ import pandas as pd
 from .log import OK, OUTCOMES
 
 
-def summarise(requests, workers, run_time, arrival_rate, capacity):
+def summarise(requests, workers, run_time, arrival_rate, capacity, window):
     """The run in one flat dict (seconds, requests per second, shares 0-1).
 
     workers: {server name: workers}; run_time: seconds the run lasted;
-    capacity: the most requests per second the system can serve.
+    capacity: the most requests per second the system can serve; window: seconds
+    arrivals lasted. Throughput counts requests served within that window.
     """
     outcomes = requests["outcome"].value_counts()
     latency = requests.loc[requests["outcome"] == OK, "latency"].to_numpy()
@@ -28,7 +29,7 @@ def summarise(requests, workers, run_time, arrival_rate, capacity):
     summary = {"requests": len(requests)}
     summary.update({outcome: int(outcomes.get(outcome, 0)) for outcome in OUTCOMES})
     summary.update({
-        "throughput": summary[OK] / run_time if run_time > 0 else 0.0,
+        "throughput": _served_by(requests, window) / window if window > 0 else 0.0,
         "mean_latency": float(latency.mean()) if len(latency) else np.nan,
         "p50_latency": _percentile(latency, 50),
         "p95_latency": _percentile(latency, 95),
@@ -39,6 +40,10 @@ def summarise(requests, workers, run_time, arrival_rate, capacity):
     for name, utilisation in busy_share(requests, workers, run_time).items():
         summary[f"utilisation.{name}"] = utilisation
     return summary
+
+
+def _served_by(requests, time):
+    return int(((requests["outcome"] == OK) & (requests["finish"] <= time)).sum())
 
 
 def _percentile(values, q):
@@ -82,4 +87,6 @@ def headline(summary):
             f"p50 {summary['p50_latency'] * 1000:.0f} ms · "
             f"p99 {summary['p99_latency'] * 1000:.0f} ms · "
             f"ok {summary['ok']:,} · dropped {summary['dropped']:,} · "
-            f"failed {summary['failed']:,} · in flight {summary['in_flight']:,}")
+            f"failed {summary['failed']:,}"
+            + (f" · lost {summary['lost']:,}" if summary.get("lost") else "")
+            + f" · in flight {summary['in_flight']:,}")

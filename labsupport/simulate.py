@@ -90,7 +90,8 @@ def simulate(system, workload, drain_time=None):
     requests = log.to_frame()
     capacity = (system.capacity_for(workload) if hasattr(system, "capacity_for")
                 else system.capacity)
-    summary = summarise(requests, log.workers, env.now, workload.arrival_rate, capacity)
+    summary = summarise(requests, log.workers, env.now, workload.arrival_rate, capacity,
+                        arrivals.end)
     params = {**_flat("system", system), **_flat("workload", workload)}
     return Result(requests=requests, summary=summary, params=params, end_time=env.now,
                   events=log.events_frame())

@@ -40,3 +40,11 @@ def test_over_time_bins_by_arrival_and_counts_each_outcome():
 def test_headline_says_unstable_when_offered_more_than_capacity():
     result = simulate(Server(**ONE_SECOND), Trace(times=(0.0, 0.1, 0.2, 0.3)))
     assert "UNSTABLE" in headline(result.summary)
+
+
+def test_throughput_counts_requests_served_while_arrivals_lasted():
+    from labsupport import Workload
+    overloaded = simulate(Server(mean_service_time=0.01), Workload(arrival_rate=300, duration=20))
+    assert overloaded.summary["throughput"] == pytest.approx(100, rel=0.03)  # capacity
+    easy = simulate(Server(mean_service_time=0.01), Workload(arrival_rate=50, duration=200))
+    assert easy.summary["throughput"] == pytest.approx(50, rel=0.05)
