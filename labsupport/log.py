@@ -37,6 +37,7 @@ class RequestLog:
         self.where = [-1] * n        # index into `places`
         self.retried = [False] * n   # sent to a second server after the first failed it
         self.stale = [False] * n     # a read that returned an older version than acknowledged
+        self.hit = [False] * n       # a read answered from a cache
         self.own_write_missed = [False] * n  # ...older than the reader's own last write
         self.events = []             # (time, component, what happened): failures, checks
         self.places = []             # names of the components requests go to
@@ -97,6 +98,7 @@ class RequestLog:
             "server": pd.Categorical(names[where], categories=self.places + ["-"]),
             "retried": self.retried,
             "stale": self.stale,
+            "hit": self.hit,
             "own_write_missed": self.own_write_missed,
             "kind": np.where(arrivals.is_write, "write", "read"),
             "key": arrivals.key,

@@ -13,6 +13,8 @@ requests per second.
 - littles_law_in_system: mean number of requests inside (L = lambda * W).
 - availability, availability_any_of, downtime_per_year, nines: uptime.
 - mmc_curve: rows of theory to draw beside a simulated sweep.
+- zipf_popularity, che_lru_hit_ratio: how often each key is asked for, and the
+  hit ratio of an LRU cache under those requests (Che's approximation).
 
 An unstable queue (utilisation >= 1) grows without bound, so the waiting and
 response functions return math.inf rather than raising: a lab can draw the
@@ -154,3 +156,35 @@ def mmc_curve(arrival_rates, mean_service_time, servers=1):
         rows += [{"arrival_rate": rate, "offered_load": load, "metric": metric,
                   "latency": latency} for metric, latency in latencies.items()]
     return rows
+
+
+def zipf_popularity(keys, skew):
+    """Share of requests for each of `keys` keys, key k in proportion to 1 / (k + 1) ** skew.
+
+    skew 0 is uniform; around 1 a few keys take most requests (web pages, products)."""
+    keys = count("keys", keys)
+    skew = non_negative("skew", skew)
+    weights = [1 / (rank + 1) ** skew for rank in range(keys)]
+    total = sum(weights)
+    return [weight / total for weight in weights]
+
+
+def che_lru_hit_ratio(capacity, popularity):
+    """Hit ratio of an LRU cache holding `capacity` items, requests independent with the
+    given `popularity` (shares summing to 1). Che's approximation: find the time T in
+    which `capacity` distinct keys are asked for, sum(1 - exp(-p T)) = capacity; a key is
+    then cached with probability 1 - exp(-p T)."""
+    capacity = count("capacity", capacity, minimum=0)
+    if capacity == 0:
+        return 0.0
+    if capacity >= len(popularity):
+        return 1.0
+    distinct = lambda t: sum(1 - math.exp(-p * t) for p in popularity)  # noqa: E731
+    low, high = 0.0, 1.0
+    while distinct(high) < capacity:
+        high *= 2
+    for _ in range(100):  # bisection: distinct() grows with t
+        middle = (low + high) / 2
+        low, high = (middle, high) if distinct(middle) < capacity else (low, middle)
+    t = (low + high) / 2
+    return sum(p * (1 - math.exp(-p * t)) for p in popularity)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import checks
+from .theory import zipf_popularity
 
 MAX_REQUESTS = 2_000_000
 """A workload may make at most this many requests (memory stays well under 1 GiB)."""
@@ -49,7 +50,8 @@ class Workload:
 
     Give either `duration` (seconds of arrivals) or `requests` (how many).
     `read_share` is the share of requests that are reads; `keys` how many
-    distinct items they ask about (uniformly); `clients` how many users send
+    distinct items they ask about, key k with a share proportional to
+    1 / (k + 1) ** `key_skew` (Zipf; 0 is uniform); `clients` how many users send
     them (uniformly). With `own_keys`, each user reads and writes only their own
     item (a profile, say): key = client. `seed` fixes every draw.
     """
@@ -59,6 +61,7 @@ class Workload:
     requests: int | None = None
     read_share: float = 1.0
     keys: int = 1
+    key_skew: float = 0.0
     clients: int = 1
     own_keys: bool = False
     seed: int = 1
@@ -82,6 +85,7 @@ class Workload:
                                  f"got {self.requests:,}")
         checks.share("read_share", self.read_share)
         checks.count("keys", self.keys, minimum=1)
+        checks.non_negative("key_skew", self.key_skew)
         checks.count("clients", self.clients, minimum=1)
         if not isinstance(self.own_keys, bool):
             raise ValueError(f"own_keys must be True or False, got {self.own_keys!r}")
@@ -105,10 +109,17 @@ class Workload:
             time=time,
             size=size_rng.standard_exponential(n),
             is_write=kind_rng.random(n) >= self.read_share,
-            key=client if self.own_keys else key_rng.integers(0, self.keys, n),
+            key=client if self.own_keys else self._keys(key_rng, n),
             client=client,
             end=float(end),
         )
+
+    def _keys(self, rng, n):
+        """Keys by Zipf popularity: the same uniform draws at every skew (inverse CDF)."""
+        shares = np.array(zipf_popularity(self.keys, self.key_skew))
+        cumulative = np.cumsum(shares)
+        return np.minimum(np.searchsorted(cumulative, rng.random(n), side="right"),
+                          self.keys - 1)
 
     def _gaps_within(self, rng):
         """Gaps of the arrivals in [0, duration): draw in chunks until past the end."""
@@ -131,12 +142,13 @@ class Trace:
     times: tuple
     sizes: tuple | None = None
     writes: tuple | None = None
+    keys: tuple | None = None
 
     def __post_init__(self):
         times = [checks.non_negative("times", time) for time in self.times]
         if not times or any(later < earlier for earlier, later in zip(times, times[1:])):
             raise ValueError(f"times must be a non-empty increasing sequence, got {self.times!r}")
-        for name in ("sizes", "writes"):
+        for name in ("sizes", "writes", "keys"):
             column = getattr(self, name)
             if column is not None and len(column) != len(times):
                 raise ValueError(f"{name} must have one entry per time ({len(times)}), "
@@ -162,7 +174,7 @@ class Trace:
             time=np.cumsum(np.diff(time, prepend=0.0)),
             size=np.ones(n) if self.sizes is None else np.array(self.sizes, dtype=float),
             is_write=np.zeros(n, bool) if self.writes is None else np.array(self.writes, bool),
-            key=np.zeros(n, int),
+            key=np.zeros(n, int) if self.keys is None else np.array(self.keys, int),
             client=np.zeros(n, int),
             end=float(time[-1]),
         )

@@ -1,0 +1,203 @@
+"""A cache in front of the database: keep the popular answers close at hand.
+
+Picture a reference desk with a small shelf beside a large archive. Asked for a
+file, the clerk looks on the shelf first (a hit: quick); if it is not there (a
+miss) she fetches it from the archive (slow) and puts a copy on the shelf. When
+the shelf is full, one copy must go: the least recently used (LRU), the least
+frequently used (LFU) or the oldest (FIFO). Copies may carry a date after which
+they are thrown out (a time to live, TTL). When a file in the archive changes,
+the clerk removes the shelf copy (invalidate), replaces it (update), or does
+nothing and lets it expire: then she may hand out an outdated copy (a stale read).
+
+`Store` is the shelf alone, with no clock of its own; `replay(keys, ...)` runs a
+stream of keys through it, for hit ratios. `Cache` puts a store and a cache
+server in front of a database server: reads ask the cache first (cache-aside),
+misses read the database and fill the cache, writes go to the database and then
+invalidate or update the cached copy. A flush at `flush_at` empties it.
+"""
+
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass
+
+from . import checks
+from .log import OK
+from .server import Server
+
+POLICIES = ("lru", "lfu", "fifo")
+ON_WRITE = ("invalidate", "update", "none")
+
+
+class Store:
+    """Up to `capacity` items, each a (value, expires_at) pair, evicting by `policy`."""
+
+    def __init__(self, capacity, policy="lru", ttl=None):
+        self.capacity = checks.count("capacity", capacity, minimum=0)
+        self.policy = checks.one_of("policy", policy, POLICIES)
+        self.ttl = None if ttl is None else checks.non_negative("ttl", ttl)
+        self.items = OrderedDict()            # key -> (value, expires_at); order = LRU/FIFO
+        self.uses = {}                        # key -> uses, for LFU
+        self.by_uses = defaultdict(OrderedDict)  # uses -> keys with that many, oldest first
+        self.fewest = 0                       # smallest number of uses in the store (LFU)
+
+    def get(self, key, now):
+        """The cached value of `key`, or None on a miss (absent or expired)."""
+        if key not in self.items:
+            return None
+        value, expires_at = self.items[key]
+        if now >= expires_at:
+            self.delete(key)
+            return None
+        if self.policy == "lru":
+            self.items.move_to_end(key)
+        elif self.policy == "lfu":
+            self._used(key)
+        return value
+
+    def set(self, key, value, now):
+        """Store `value` for `key`, evicting one item if the store is full."""
+        if self.capacity == 0:
+            return
+        if key not in self.items and len(self.items) >= self.capacity:
+            self.delete(self._victim())
+        expires_at = float("inf") if self.ttl is None else now + self.ttl
+        self.items[key] = (value, expires_at)
+        if self.policy == "lfu":
+            self._used(key)
+        elif self.policy == "lru":
+            self.items.move_to_end(key)
+
+    def delete(self, key):
+        if self.items.pop(key, None) is not None and self.policy == "lfu":
+            uses = self.uses.pop(key)
+            del self.by_uses[uses][key]
+            if not self.by_uses[uses]:
+                del self.by_uses[uses]
+                if uses == self.fewest:
+                    self.fewest = min(self.by_uses, default=0)
+
+    def flush(self):
+        """Empty the store, as a restarted cache server comes back."""
+        self.items.clear()
+        self.uses.clear()
+        self.by_uses.clear()
+        self.fewest = 0
+
+    def _victim(self):
+        if self.policy != "lfu":
+            return next(iter(self.items))  # least recently used (LRU) or oldest (FIFO)
+        return next(iter(self.by_uses[self.fewest]))  # least used; the oldest among ties
+
+    def _used(self, key):
+        uses = self.uses.get(key, 0)
+        if uses:
+            del self.by_uses[uses][key]
+            if not self.by_uses[uses]:
+                del self.by_uses[uses]
+                if uses == self.fewest:
+                    self.fewest = uses + 1
+        else:
+            self.fewest = 1
+        self.uses[key] = uses + 1
+        self.by_uses[uses + 1][key] = None
+
+
+def replay(keys, capacity, policy="lru"):
+    """Run `keys` through an empty store, filling it on every miss; True for each hit."""
+    store, hits = Store(capacity, policy), []
+    for key in keys:
+        hit = store.get(key, 0.0) is not None
+        if not hit:
+            store.set(key, True, 0.0)
+        hits.append(hit)
+    return hits
+
+
+@dataclass(frozen=True)
+class Cache:
+    """A cache server and its `Store` in front of `database` (a `Server`), cache-aside.
+
+    capacity: items; ttl: seconds (None: no expiry); policy: "lru", "lfu", "fifo";
+    on_write: "invalidate", "update" or "none"; server: the cache server (hits);
+    flush_at: seconds when the cache empties (a restart).
+    """
+
+    capacity: int = 100
+    ttl: float | None = None
+    policy: str = "lru"
+    on_write: str = "invalidate"
+    server: Server = Server(workers=8, mean_service_time=0.001, name="cache")
+    database: Server = Server(workers=4, mean_service_time=0.010, name="database")
+    flush_at: float | None = None
+
+    def __post_init__(self):
+        Store(self.capacity, self.policy, self.ttl)  # checks capacity, policy and ttl
+        checks.one_of("on_write", self.on_write, ON_WRITE)
+        for name in ("server", "database"):
+            if not isinstance(getattr(self, name), Server):
+                raise ValueError(f"{name} must be a Server, got {getattr(self, name)!r}")
+        if self.flush_at is not None:
+            checks.non_negative("flush_at", self.flush_at)
+
+    def capacity_for(self, workload):
+        """Requests per second the database can take: the worst case, every request a miss.
+
+        So a run's `offered_load` above 1 means the database alone could not carry
+        the traffic: the tier then stands only while the cache keeps its hits."""
+        return self.database.capacity
+
+    def build(self, sim):
+        return RunningCache(self, sim)
+
+
+class RunningCache:
+    """A `Cache` taking part in one run: the whole read and write path is here."""
+
+    def __init__(self, spec, sim):
+        self.spec, self.env, self.log = spec, sim.env, sim.log
+        self.keys, self.is_write = sim.keys, sim.is_write
+        self.store = Store(spec.capacity, spec.policy, spec.ttl)
+        self.server = spec.server.build(sim)
+        self.database = spec.database.build(sim)
+        self.server.on_success = self.served_from_cache
+        self.database.on_success = self.served_from_database
+        self.version = {}   # key -> latest version in the database (one per write)
+        self.expected = {}  # read request -> the latest version when it arrived
+        if spec.flush_at is not None:
+            self.env.process(self.flush())
+
+    def accept(self, rid):
+        """Reads ask the cache first; misses and writes go to the database."""
+        key = self.keys[rid]
+        if self.is_write[rid]:
+            self.database.accept(rid)
+            return
+        self.expected[rid] = self.version.get(key, 0)
+        cached = self.store.get(key, self.env.now)
+        self.log.hit[rid] = cached is not None
+        if cached is None:
+            self.database.accept(rid)
+        else:
+            self.log.stale[rid] = cached < self.expected[rid]
+            self.server.accept(rid)
+
+    def served_from_cache(self, server, rid):
+        del self.expected[rid]
+        self.log.ended_as(rid, self.env.now, OK)
+
+    def served_from_database(self, database, rid):
+        key = self.keys[rid]
+        if self.is_write[rid]:
+            self.version[key] = self.version.get(key, 0) + 1
+            if self.spec.on_write == "invalidate":
+                self.store.delete(key)
+            elif self.spec.on_write == "update":
+                self.store.set(key, self.version[key], self.env.now)
+        else:
+            del self.expected[rid]
+            self.store.set(key, self.version.get(key, 0), self.env.now)  # fill on a miss
+        self.log.ended_as(rid, self.env.now, OK)
+
+    def flush(self):
+        yield self.env.timeout(self.spec.flush_at)
+        self.store.flush()
+        self.log.event(self.env.now, "cache", "flushed")

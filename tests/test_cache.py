@@ -1,0 +1,145 @@
+"""The cache: eviction, expiry, Che's approximation, staleness, a flush, bad input."""
+
+import numpy as np
+import pytest
+
+from labsupport import OUTCOMES, Cache, Server, Trace, Workload, simulate, theory
+from labsupport.cache import Store, replay
+from labsupport.metrics import over_time
+
+EXACT = dict(server=Server(mean_service_time=0.001, distribution="deterministic", name="cache"),
+             database=Server(mean_service_time=0.1, distribution="deterministic",
+                             name="database"))
+
+
+def zipf_keys(skew, keys=1_000, requests=100_000, seed=1):
+    return Workload(arrival_rate=1, requests=requests, keys=keys, key_skew=skew,
+                    seed=seed).generate().key.tolist()
+
+
+# --- the store on its own -------------------------------------------------------
+
+@pytest.mark.parametrize("policy, evicted", [("lru", "a"), ("fifo", "b"), ("lfu", "c")])
+def test_each_policy_evicts_its_own_victim(policy, evicted):
+    store = Store(3, policy)
+    for key in "bac":  # b is the oldest
+        store.set(key, key, 0.0)
+    for key in "aaaabbc":  # a: most used but longest ago; c: least used, most recently
+        store.get(key, 0.0)
+    store.set("d", "d", 0.0)
+    assert evicted not in store.items and "d" in store.items
+
+
+def test_expiry_after_ttl():
+    store = Store(10, "lru", ttl=5.0)
+    store.set("k", 1, now=0.0)
+    assert store.get("k", 4.9) == 1 and store.get("k", 5.0) is None
+
+
+@pytest.mark.parametrize("skew", [0.6, 1.0, 1.2])
+@pytest.mark.parametrize("capacity", [10, 100, 300])
+def test_lru_hit_ratio_matches_che(skew, capacity):
+    """100,000 independent Zipf requests over 1,000 keys, the first 20,000 left out as
+    warm-up. 80,000 hits-or-misses give a standard error of at most 0.002 on the hit
+    ratio; Che's approximation is known to be within about 0.01 for LRU here.
+    Tolerance: 0.015."""
+    keys = zipf_keys(skew)
+    simulated = np.mean(replay(keys, capacity, "lru")[20_000:])
+    expected = theory.che_lru_hit_ratio(capacity, theory.zipf_popularity(1_000, skew))
+    assert simulated == pytest.approx(expected, abs=0.015)
+
+
+def test_lfu_beats_lru_beats_fifo_on_stable_popularity():
+    keys = zipf_keys(1.0)
+    ratios = {policy: np.mean(replay(keys, 50, policy)[20_000:])
+              for policy in ("lru", "lfu", "fifo")}
+    assert ratios["lfu"] > ratios["lru"] > ratios["fifo"]
+
+
+def test_a_cache_holding_every_key_misses_once_per_key():
+    keys = zipf_keys(0.8, keys=200, requests=20_000)
+    for policy in ("lru", "lfu", "fifo"):
+        misses = replay(keys, 200, policy).count(False)
+        assert misses == len(set(keys))
+
+
+# --- the cache-aside tier -----------------------------------------------------------
+
+def test_hits_are_served_at_cache_speed_and_misses_fill_the_cache():
+    trace = Trace(times=(0.0, 1.0, 2.0), keys=(7, 7, 8))
+    requests = simulate(Cache(**EXACT), trace).requests
+    assert requests["hit"].tolist() == [False, True, False]
+    assert requests["latency"].round(6).tolist() == [0.1, 0.001, 0.1]
+    assert requests["server"].astype(str).tolist() == ["database", "cache", "database"]
+
+
+def test_ttl_zero_misses_every_time():
+    result = simulate(Cache(capacity=1_000, ttl=0.0),
+                      Workload(arrival_rate=100, duration=20, keys=10, key_skew=1.0))
+    assert result.requests["hit"].sum() == 0
+
+
+def test_stale_reads_with_and_without_invalidation():
+    # read key 1 (miss, fills v0), write key 1 (v1), read key 1 again.
+    trace = Trace(times=(0.0, 1.0, 2.0), writes=(False, True, False), keys=(1, 1, 1))
+    kept = simulate(Cache(on_write="none", **EXACT), trace).requests
+    assert kept["hit"].tolist() == [False, False, True]
+    assert kept["stale"].tolist() == [False, False, True]
+    for on_write in ("invalidate", "update"):
+        fresh = simulate(Cache(on_write=on_write, **EXACT), trace).requests
+        assert not fresh["stale"].any()
+    assert simulate(Cache(on_write="update", **EXACT), trace).requests["hit"].iloc[2]
+
+
+def test_invalidation_keeps_every_read_fresh_under_load():
+    workload = Workload(arrival_rate=300, duration=30, read_share=0.8, keys=200,
+                        key_skew=1.0, seed=2)
+    fresh = simulate(Cache(capacity=100), workload).requests
+    stale = simulate(Cache(capacity=100, on_write="none", ttl=10.0), workload).requests
+    assert fresh["stale"].sum() == 0
+    assert stale["stale"].sum() > 0
+
+
+def test_after_a_flush_the_database_load_rises_then_recovers():
+    workload = Workload(arrival_rate=300, duration=60, keys=1_000, key_skew=1.0, seed=3)
+    result = simulate(Cache(capacity=200, flush_at=30.0), workload)
+    requests = result.requests
+    assert sum(result.summary[o] for o in OUTCOMES) == len(requests)
+    arrival = requests.loc[requests["server"].astype(str) == "database", "arrival"]
+
+    def misses_per_second(start, end):
+        return ((arrival >= start) & (arrival < end)).sum() / (end - start)
+
+    before, spike, later = (misses_per_second(25, 30), misses_per_second(30, 30.5),
+                            misses_per_second(45, 60))
+    # About 100 misses a second before (Poisson: ±10 over 5 s); right after the flush
+    # the database sees well over twice that; within 15 s it is back near the old rate.
+    assert spike > 2 * before
+    assert later == pytest.approx(before, rel=0.2)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(capacity=-1), "capacity"), (dict(capacity=2.5), "capacity"),
+    (dict(policy="random"), "policy"), (dict(ttl=-1.0), "ttl"),
+    (dict(on_write="ignore"), "on_write"), (dict(database="db"), "database"),
+    (dict(flush_at=-5.0), "flush_at"),
+])
+def test_cache_rejects_bad_parameters_by_name(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        Cache(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(key_skew=-0.5), "key_skew"), (dict(keys=0), "keys"),
+])
+def test_zipf_workload_rejects_bad_parameters_by_name(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        Workload(arrival_rate=1, requests=10, **kwargs)
+
+
+def test_zipf_popularity_rejects_bad_input_and_sums_to_one():
+    assert sum(theory.zipf_popularity(100, 1.0)) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="skew"):
+        theory.zipf_popularity(10, -1)
+    with pytest.raises(ValueError, match="keys"):
+        theory.zipf_popularity(0, 1.0)
