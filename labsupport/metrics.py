@@ -34,12 +34,19 @@ def summarise(requests, workers, run_time, arrival_rate, capacity, window):
         "p50_latency": _percentile(latency, 50),
         "p95_latency": _percentile(latency, 95),
         "p99_latency": _percentile(latency, 99),
+        "hit_ratio": _hit_ratio(requests),
         "offered_load": offered_load,
         "unstable": bool(offered_load >= 1),
     })
     for name, utilisation in busy_share(requests, workers, run_time).items():
         summary[f"utilisation.{name}"] = utilisation
     return summary
+
+
+def _hit_ratio(requests):
+    """Share of reads a cache answered (0 when there is no cache)."""
+    reads = requests["kind"] == "read"
+    return float(requests.loc[reads, "hit"].mean()) if reads.any() else 0.0
 
 
 def _served_by(requests, time):
