@@ -13,7 +13,6 @@ It measures; it asserts nothing. Run it with `.venv/bin/python benchmarks/labs.p
 
 import json
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
