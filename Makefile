@@ -13,8 +13,12 @@ book: $(READY)
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
 	@echo "The book is built: $(CURDIR)/_build/html/index.html"
 
-test: $(READY)
+# The browser tests read the built site: build it first if it is missing.
+test: $(READY) _build/html/index.html
 	$(BIN)/python -m pytest --nbval
+
+_build/html/index.html: | $(READY)
+	$(MAKE) book
 
 bench: $(READY)
 	$(BIN)/python benchmarks/labs.py

@@ -1,0 +1,103 @@
+"""What a Binder reader does: open a lab in JupyterLab, run it, move a knob.
+
+Starts JupyterLab on 127.0.0.1 with a token, over a copy of the labs (JupyterLab
+autosaves, and the labs are stored without outputs), opens the single-server lab in
+Chromium, runs all cells, and checks that the charts are drawn with no request
+leaving the machine, that the control panel appears, and that moving its first
+slider re-runs the simulation and redraws the chart.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from browser import ROOT, keep_offline, launch
+
+LAB = "single-server.ipynb"
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    shutil.copytree(ROOT / "labs", tmp_path / "labs")
+    settings = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    # Render every cell, not only those in view, so the test can reach the panel.
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    env = {k: v for k, v in os.environ.items() if k != "ZTM_STATIC_SITE"}
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(tmp_path / "settings")
+    port, token = free_port(), secrets.token_hex(16)
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
+         f"--ServerApp.root_dir={tmp_path / 'labs'}",
+         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def chart_content(page, selector):
+    return page.eval_on_selector(selector, """area => Array.from(
+        area.querySelectorAll('.jp-RenderedVegaLite canvas, .jp-RenderedVegaLite svg'))
+        .map(e => e.tagName === 'CANVAS' ? e.toDataURL() : e.outerHTML).join('|')""")
+
+
+def test_a_lab_runs_in_jupyterlab_and_its_control_panel_redraws(jupyterlab):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    base, token = jupyterlab
+    with playwright_api.sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        outside = keep_offline(page, base)
+        page.goto(f"{base}/lab/tree/{LAB}?token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        page.click(".jp-Notebook")
+        page.click("li.lm-MenuBar-item:has-text('Run')")
+        page.click("li.lm-Menu-item:has-text('Run All Cells')")
+        page.wait_for_function(
+            """() => { const prompts = Array.from(document.querySelectorAll(
+                '.jp-CodeCell .jp-InputArea-prompt')).map(p => p.textContent);
+              return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p)); }""",
+            timeout=120_000)
+        drawn = page.eval_on_selector_all(
+            ".jp-RenderedVegaLite", "charts => charts.filter(c => c.querySelector('svg, canvas')).length")
+        panel = ".jp-Cell:has(.widget-slider) .jp-OutputArea"
+        page.wait_for_selector(f"{panel} .jp-RenderedVegaLite canvas, "
+                               f"{panel} .jp-RenderedVegaLite svg", timeout=30_000)
+        before = chart_content(page, panel)
+        handle = page.query_selector(f"{panel} .widget-slider .noUi-handle")
+        handle.focus()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            """() => Array.from(document.querySelectorAll('.widget-html-content'))
+                .some(e => e.textContent.includes('re-ran in'))""", timeout=30_000)
+        page.wait_for_timeout(1000)
+        after = chart_content(page, panel)
+        browser.close()
+    assert drawn >= 5  # every chart of the lab, from JupyterLab's own Vega
+    assert after != before
+    assert outside == []

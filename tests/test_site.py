@@ -1,0 +1,119 @@
+"""The built site as a reader sees it: offline, no errors, charts drawn, controls that work.
+
+Runs on `_build/html` (make test builds it when it is missing). Screenshots of every
+lab page at 1280 px wide go to `_build/screenshots/` for a person to look at.
+"""
+
+import pytest
+
+from browser import ROOT, SITE, keep_offline, launch, require, serve
+
+# jupyter-book 1 puts sphinx-thebe's configuration script on every page twice, so the
+# second copy throws this. It is upstream's, harmless, and the only error allowed.
+ALLOWED_ERRORS = {"Identifier 'THEBE_JS_URL' has already been declared"}
+PAGES = sorted(str(path.relative_to(SITE)) for path in SITE.rglob("*.html")
+               if not path.relative_to(SITE).parts[0].startswith("_")) if SITE.exists() else []
+LAB_PAGES = [page for page in PAGES if page.startswith("labs/")]
+
+
+@pytest.fixture(scope="module")
+def site():
+    require(SITE.joinpath("index.html").exists(), "the site is not built: run make book")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    base, server = serve(SITE)
+    with playwright_api.sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield base, browser
+        browser.close()
+    server.shutdown()
+
+
+def open_page(site, page_path, width=1280):
+    base, browser = site
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    outside = keep_offline(page, base)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error).splitlines()[0]))
+    page.goto(f"{base}/{page_path}", wait_until="load")
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.ztm-chart'))"
+                           ".every(c => c.querySelector('svg, canvas'))", timeout=20_000)
+    return page, outside, errors
+
+
+def test_the_site_has_every_chapter_and_lab():
+    assert "intro.html" in PAGES and len(LAB_PAGES) >= 5
+    for name in ("single-server", "scaling", "load-balancer", "replication", "cache"):
+        assert f"chapters/{name}.html" in PAGES
+
+
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page_loads_offline_with_every_chart_drawn(site, page_path):
+    page, outside, errors = open_page(site, page_path)
+    charts = page.eval_on_selector_all(
+        ".ztm-chart", "charts => charts.map(c => !!c.querySelector('svg, canvas'))")
+    if page_path in LAB_PAGES:
+        shots = ROOT / "_build" / "screenshots"
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / page_path.replace("/", "-").replace(".html", ".png")),
+                        full_page=True)
+        assert charts, "a lab page without a chart"
+    page.close()
+    assert all(charts)
+    assert outside == []
+    assert set(errors) <= ALLOWED_ERRORS
+
+
+def chart_pixels(chart):
+    return chart.evaluate("""c => { const canvas = c.querySelector('canvas');
+        return canvas ? canvas.toDataURL() : c.querySelector('svg').outerHTML; }""")
+
+
+def move(control):
+    """Move a kernel-free control: the slider to its other end, or another radio/option."""
+    kind = control.evaluate("e => e.tagName + ':' + (e.type || '')")
+    if kind == "INPUT:range":
+        control.evaluate("""e => { e.value = (e.value === e.max) ? e.min : e.max;
+            e.dispatchEvent(new Event('input', {bubbles: true})); }""")
+    elif kind == "INPUT:radio":
+        control.evaluate("""e => { const group = e.closest('.ztm-chart')
+            .querySelectorAll(`input[name="${e.name}"]`);
+            Array.from(group).find(r => !r.checked).click(); }""")
+    else:
+        control.evaluate("""e => { e.selectedIndex = (e.selectedIndex + 1) % e.options.length;
+            e.dispatchEvent(new Event('change', {bubbles: true})); }""")
+
+
+@pytest.mark.parametrize("page_path", LAB_PAGES)
+def test_every_lab_has_a_kernel_free_control_that_moves_its_chart(site, page_path):
+    page, _, _ = open_page(site, page_path)
+    charts = [c for c in page.query_selector_all(".ztm-chart")
+              if c.query_selector(".vega-bindings input, .vega-bindings select")]
+    assert charts, "no chart with a control on this lab page"
+    for chart in charts:
+        before = chart_pixels(chart)
+        move(chart.query_selector(".vega-bindings input, .vega-bindings select"))
+        page.wait_for_timeout(400)
+        assert chart_pixels(chart) != before
+    page.close()
+
+
+def test_static_pages_show_no_frozen_widgets(site):
+    for page_path in LAB_PAGES:
+        page, _, _ = open_page(site, page_path)
+        assert page.query_selector(".widget-slider, .jupyter-widgets") is None
+        assert "Live controls need a running kernel" in page.inner_text("body")
+        page.close()
+
+
+@pytest.mark.parametrize("word, chapter", [("thundering", "chapters/cache.html"),
+                                           ("promoted", "chapters/replication.html")])
+def test_search_finds_a_chapter_offline(site, word, chapter):
+    base, browser = site
+    page = browser.new_page()
+    outside = keep_offline(page, base)
+    page.goto(f"{base}/search.html?q={word}")
+    page.wait_for_selector("ul.search li a", timeout=20_000)
+    links = page.eval_on_selector_all("ul.search li a", "as => as.map(a => a.href)")
+    page.close()
+    assert any(chapter in link for link in links)
+    assert outside == []
