@@ -75,14 +75,25 @@ def test_a_lab_runs_in_jupyterlab_and_its_control_panel_redraws(jupyterlab):
         outside = keep_offline(page, base)
         page.goto(f"{base}/lab/tree/{LAB}?token={token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        # Wait for the kernel to be ready, or "Run All" can be lost while it starts.
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                               timeout=60_000)
         page.click(".jp-Notebook")
         page.click("li.lm-MenuBar-item:has-text('Run')")
         page.click("li.lm-Menu-item:has-text('Run All Cells')")
-        page.wait_for_function(
-            """() => { const prompts = Array.from(document.querySelectorAll(
-                '.jp-CodeCell .jp-InputArea-prompt')).map(p => p.textContent);
-              return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p)); }""",
-            timeout=120_000)
+        try:
+            page.wait_for_function(
+                """() => { const prompts = Array.from(document.querySelectorAll(
+                    '.jp-CodeCell .jp-InputArea-prompt')).map(p => p.textContent);
+                  return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p)); }""",
+                timeout=120_000)
+        except playwright_api.TimeoutError:
+            shots = ROOT / "_build" / "screenshots"
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "jupyterlab-failure.png"))
+            errors = page.eval_on_selector_all(
+                "[data-mime-type='application/vnd.jupyter.stderr']", "es => es.map(e => e.textContent)")
+            pytest.fail(f"the lab did not finish running in JupyterLab; stderr: {errors[:3]}")
         drawn = page.eval_on_selector_all(
             ".jp-RenderedVegaLite", "charts => charts.filter(c => c.querySelector('svg, canvas')).length")
         panel = ".jp-Cell:has(.widget-slider) .jp-OutputArea"
