@@ -78,9 +78,18 @@ def test_a_lab_runs_in_jupyterlab_and_its_control_panel_redraws(jupyterlab):
         # Wait for the kernel to be ready, or "Run All" can be lost while it starts.
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                timeout=60_000)
-        page.click(".jp-Notebook")
-        page.click("li.lm-MenuBar-item:has-text('Run')")
-        page.click("li.lm-Menu-item:has-text('Run All Cells')")
+        for _ in range(3):  # a Run All sent while the kernel connects can be lost: resend
+            page.click(".jp-Notebook")
+            page.click("li.lm-MenuBar-item:has-text('Run')")
+            page.click("li.lm-Menu-item:has-text('Run All Cells')")
+            try:
+                page.wait_for_function(
+                    """() => Array.from(document.querySelectorAll(
+                        '.jp-CodeCell .jp-InputArea-prompt')).some(
+                        p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""", timeout=20_000)
+                break
+            except playwright_api.TimeoutError:
+                continue
         try:
             page.wait_for_function(
                 """() => { const prompts = Array.from(document.querySelectorAll(

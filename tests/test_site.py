@@ -117,3 +117,18 @@ def test_search_finds_a_chapter_offline(site, word, chapter):
     page.close()
     assert any(chapter in link for link in links)
     assert outside == []
+
+
+@pytest.mark.parametrize("page_path", LAB_PAGES)
+def test_lab_pages_launch_in_binder_jupyterlab_and_offer_the_notebook(site, page_path):
+    base, browser = site
+    page = browser.new_page()
+    keep_offline(page, base)
+    page.goto(f"{base}/{page_path}")
+    notebook = page_path.replace(".html", ".ipynb")
+    binder = page.eval_on_selector_all("a[href*='mybinder.org/v2/gh/']", "as => as.map(a => a.href)")
+    download = page.get_attribute("a.btn-download-source-button", "href")
+    status = page.request.get(f"{base}/{page_path.rsplit('/', 1)[0]}/{download}").status
+    page.close()
+    assert any(f"urlpath=lab/tree/{notebook}" in link for link in binder)
+    assert download.endswith(notebook) and status == 200
