@@ -132,3 +132,23 @@ def test_lab_pages_launch_in_binder_jupyterlab_and_offer_the_notebook(site, page
     page.close()
     assert any(f"urlpath=lab/tree/{notebook}" in link for link in binder)
     assert download.endswith(notebook) and status == 200
+
+
+CHAPTERS_WITH_LABS = {"single-server": "single-server", "scaling": "scaling",
+                      "load-balancer": "load-balancer", "database-tier": "database",
+                      "replication": "database", "cache": "cache"}
+
+
+@pytest.mark.parametrize("chapter, lab", CHAPTERS_WITH_LABS.items())
+def test_chapter_pages_launch_their_lab_and_offer_its_notebook(site, chapter, lab):
+    base, browser = site
+    page = browser.new_page()
+    keep_offline(page, base)
+    page.goto(f"{base}/chapters/{chapter}.html")
+    binder = page.get_attribute("a.ztm-launch", "href")
+    download = page.get_attribute("a.ztm-download", "href")
+    status = page.request.get(f"{base}/chapters/{download}").status
+    page.close()
+    assert binder.startswith("https://mybinder.org/v2/gh/")
+    assert binder.endswith(f"urlpath=lab/tree/labs/{lab}.ipynb")
+    assert status == 200
