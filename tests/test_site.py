@@ -119,17 +119,24 @@ def test_search_finds_a_chapter_offline(site, word, chapter):
     assert outside == []
 
 
-@pytest.mark.parametrize("page_path", LAB_PAGES)
-def test_lab_pages_launch_in_binder_jupyterlab_and_offer_the_notebook(site, page_path):
+def launch_links(site, page_path, binder_selector, download_selector):
+    """The page's Binder links, its notebook download link, and that link's HTTP status."""
     base, browser = site
     page = browser.new_page()
     keep_offline(page, base)
     page.goto(f"{base}/{page_path}")
-    notebook = page_path.replace(".html", ".ipynb")
-    binder = page.eval_on_selector_all("a[href*='mybinder.org/v2/gh/']", "as => as.map(a => a.href)")
-    download = page.get_attribute("a.btn-download-source-button", "href")
+    binder = page.eval_on_selector_all(binder_selector, "as => as.map(a => a.href)")
+    download = page.get_attribute(download_selector, "href")
     status = page.request.get(f"{base}/{page_path.rsplit('/', 1)[0]}/{download}").status
     page.close()
+    return binder, download, status
+
+
+@pytest.mark.parametrize("page_path", LAB_PAGES)
+def test_lab_pages_launch_in_binder_jupyterlab_and_offer_the_notebook(site, page_path):
+    binder, download, status = launch_links(site, page_path, "a[href*='mybinder.org/v2/gh/']",
+                                            "a.btn-download-source-button")
+    notebook = page_path.replace(".html", ".ipynb")
     assert any(f"urlpath=lab/tree/{notebook}" in link for link in binder)
     assert download.endswith(notebook) and status == 200
 
@@ -141,14 +148,8 @@ CHAPTERS_WITH_LABS = {"single-server": "single-server", "scaling": "scaling",
 
 @pytest.mark.parametrize("chapter, lab", CHAPTERS_WITH_LABS.items())
 def test_chapter_pages_launch_their_lab_and_offer_its_notebook(site, chapter, lab):
-    base, browser = site
-    page = browser.new_page()
-    keep_offline(page, base)
-    page.goto(f"{base}/chapters/{chapter}.html")
-    binder = page.get_attribute("a.ztm-launch", "href")
-    download = page.get_attribute("a.ztm-download", "href")
-    status = page.request.get(f"{base}/chapters/{download}").status
-    page.close()
-    assert binder.startswith("https://mybinder.org/v2/gh/")
-    assert binder.endswith(f"urlpath=lab/tree/labs/{lab}.ipynb")
-    assert status == 200
+    binder, download, status = launch_links(site, f"chapters/{chapter}.html", "a.ztm-launch",
+                                            "a.ztm-download")
+    assert binder and all(link.startswith("https://mybinder.org/v2/gh/") for link in binder)
+    assert binder[0].endswith(f"urlpath=lab/tree/labs/{lab}.ipynb")
+    assert download.endswith(f"labs/{lab}.ipynb") and status == 200
