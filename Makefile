@@ -20,8 +20,10 @@ test: $(READY) _build/html/index.html
 _build/html/index.html: | $(READY)
 	$(MAKE) book
 
+# Benchmarks (benchmarks/RESULTS.md); ciw, the peer simulator, is installed here only.
 bench: $(READY)
-	$(BIN)/python benchmarks/labs.py
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check ciw==3.2.7
+	$(BIN)/python benchmarks/bench.py
 
 $(READY): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
