@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import render  # noqa: F401  (registers and enables the offline renderer)
+from .metrics import headline, over_time
 
 WIDTH, HEIGHT = 560, 300
 METRIC_COLOURS = {"mean": "#4c78a8", "p50": "#54a24b", "p99": "#e45756"}
@@ -201,6 +202,14 @@ def timeline(table, events=(), title=None):
             tooltip=["time:Q", "outcome:N", alt.Tooltip("per_second:Q", format=".0f")]),
         marks).properties(width=WIDTH, height=140)
     return alt.vconcat(top, bottom).resolve_scale(color="independent")
+
+
+def run_timeline(result, bin_seconds=1.0):
+    """`timeline` of one run: its requests per time bin, its events marked, its headline."""
+    events = [(time, f"{component} {event}")
+              for time, component, event in result.events.itertuples(index=False)]
+    return timeline(over_time(result.requests, bin_seconds), events=events,
+                    title=headline(result.summary))
 
 
 def latency_distribution(requests, bins=50):

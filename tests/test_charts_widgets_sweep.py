@@ -188,3 +188,12 @@ def test_log_scale_bars_have_a_visible_height():
     heights = [float(h) for h in re.findall(
         r'aria-roledescription="bar"[^>]*d="M[-\d.e]+,[-\d.e]+h[-\d.e]+v([-\d.e]+)', svg)]
     assert len(heights) == 4 and all(height > 1 for height in heights)
+
+
+def test_run_timeline_marks_the_runs_own_events():
+    result = simulate(Server(failures=((5.0, 8.0),)), Workload(arrival_rate=50, duration=15))
+    spec = charts.run_timeline(result).to_dict()
+    events = [row["event"] for name, rows in spec["datasets"].items() for row in rows
+              if "event" in row]
+    assert events == ["server fails", "server recovers"]
+    assert renders(charts.run_timeline(result))
