@@ -105,7 +105,7 @@ class RunningBalancer:
     def accept(self, rid):
         """Send request `rid` to the server the policy picks among those in rotation."""
         if not self.in_rotation:  # every server is out: nowhere to send it
-            self.log.routed(rid, self.place)
+            self.log.where[rid] = self.place
             self.log.ended_as(rid, self.env.now, FAILED)
             return
         self.pick(self.in_rotation).accept(rid)

@@ -17,32 +17,42 @@ Outcomes:
 - `in_flight`: still queued or in service when the run stopped.
 """
 
+from array import array
+
 import numpy as np
 import pandas as pd
 
 OK, DROPPED, FAILED, LOST, IN_FLIGHT = "ok", "dropped", "failed", "lost", "in_flight"
 OUTCOMES = (OK, DROPPED, FAILED, LOST, IN_FLIGHT)
+CODE = {outcome: code for code, outcome in enumerate(OUTCOMES)}  # stored as one byte each
 
 
 class RequestLog:
-    """Columns filled in by components while a run goes on (times in seconds)."""
+    """Columns filled in by components while a run goes on (times in seconds).
+
+    Components write a request's row straight into the columns (`log.start[rid] =
+    now`, `log.where[rid] = place`) and end it with `ended_as`, which counts it.
+    Each column is a compact array (8 bytes a time, 1 byte a flag or an outcome):
+    a million requests fit in a few tens of megabytes.
+    """
 
     def __init__(self, arrivals, when_all_ended=None):
         n = len(arrivals)
         self.arrivals = arrivals
         self.when_all_ended = when_all_ended  # called once every request has ended
-        self.start = [np.nan] * n    # when service began
-        self.finish = [np.nan] * n   # when the request ended, any outcome
-        self.outcome = [IN_FLIGHT] * n
-        self.where = [-1] * n        # index into `places`
-        self.retried = [False] * n   # sent to a second server after the first failed it
-        self.stale = [False] * n     # a read that returned an older version than acknowledged
-        self.hit = [False] * n       # a read answered from a cache
-        self.own_write_missed = [False] * n  # ...older than the reader's own last write
+        self.start = array("d", [np.nan]) * n    # when service began
+        self.finish = array("d", [np.nan]) * n   # when the request ended, any outcome
+        self.outcome = bytearray([CODE[IN_FLIGHT]]) * n  # CODE of each request's outcome
+        self.where = array("i", [-1]) * n        # index into `places`; -1: nowhere yet
+        self.retried = bytearray(n)  # 1: sent to a second server after the first failed it
+        self.stale = bytearray(n)    # 1: a read returned an older version than acknowledged
+        self.hit = bytearray(n)      # 1: a read answered from a cache
+        self.own_write_missed = bytearray(n)  # 1: ...older than the reader's own last write
         self.events = []             # (time, component, what happened): failures, checks
         self.places = []             # names of the components requests go to
         self.workers = {}            # workers per place, for utilisation
-        self.ended = 0               # how many requests have an outcome
+        self.requests = n            # how many requests the workload made
+        self.ended = 0               # how many of them have an outcome
 
     def place(self, name, workers=1):
         """Register a component that serves requests; returns its index."""
@@ -52,24 +62,16 @@ class RequestLog:
         self.workers[name] = workers
         return len(self.places) - 1
 
-    def routed(self, rid, place):
-        """Request `rid` was sent to component number `place`."""
-        self.where[rid] = place
-
-    def started(self, rid, time):
-        """Service of request `rid` began at `time` (seconds)."""
-        self.start[rid] = time
-
     def lost(self, rid):
         """An acknowledged write turned out lost: its outcome changes from ok to lost."""
-        self.outcome[rid] = LOST
+        self.outcome[rid] = CODE[LOST]
 
     def ended_as(self, rid, time, outcome):
         """Request `rid` ended at `time` (seconds) with `outcome`; counts it once."""
         self.finish[rid] = time
-        self.outcome[rid] = outcome
+        self.outcome[rid] = CODE[outcome]
         self.ended += 1
-        if self.ended == len(self.outcome) and self.when_all_ended:
+        if self.ended == self.requests and self.when_all_ended:
             self.when_all_ended()
 
     def event(self, time, component, what):
@@ -83,10 +85,10 @@ class RequestLog:
     def to_frame(self):
         """One row per request: arrival, start, finish, wait, latency, outcome, server."""
         arrivals = self.arrivals
-        start = np.array(self.start)
-        finish = np.array(self.finish)
-        where = np.array(self.where)
-        names = np.array(self.places + ["-"], dtype=object)  # where == -1 picks "-"
+        start = np.frombuffer(self.start).copy()
+        finish = np.frombuffer(self.finish).copy()
+        where = np.frombuffer(self.where, dtype=np.int32).copy()
+        where[where < 0] = len(self.places)  # not routed anywhere: "-"
         return pd.DataFrame({
             "request": np.arange(len(arrivals)),
             "arrival": arrivals.time,
@@ -94,13 +96,20 @@ class RequestLog:
             "finish": finish,
             "wait": start - arrivals.time,
             "latency": finish - arrivals.time,
-            "outcome": pd.Categorical(self.outcome, categories=OUTCOMES),
-            "server": pd.Categorical(names[where], categories=self.places + ["-"]),
-            "retried": self.retried,
-            "stale": self.stale,
-            "hit": self.hit,
-            "own_write_missed": self.own_write_missed,
-            "kind": np.where(arrivals.is_write, "write", "read"),
+            "outcome": pd.Categorical.from_codes(np.frombuffer(self.outcome, dtype=np.uint8),
+                                                 categories=OUTCOMES),
+            "server": pd.Categorical.from_codes(where, categories=self.places + ["-"]),
+            "retried": _flags(self.retried),
+            "stale": _flags(self.stale),
+            "hit": _flags(self.hit),
+            "own_write_missed": _flags(self.own_write_missed),
+            "kind": pd.Categorical.from_codes(arrivals.is_write.astype(np.int8),
+                                              categories=["read", "write"]),
             "key": arrivals.key,
             "client": arrivals.client,
         })
+
+
+def _flags(column):
+    """A bytearray of 0/1 flags as a numpy bool array."""
+    return np.frombuffer(column, dtype=bool).copy()

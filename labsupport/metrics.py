@@ -26,14 +26,15 @@ def summarise(requests, workers, run_time, arrival_rate, capacity, window):
     outcomes = requests["outcome"].value_counts()
     latency = requests.loc[requests["outcome"] == OK, "latency"].to_numpy()
     offered_load = arrival_rate / capacity
+    p50, p95, p99 = np.percentile(latency, [50, 95, 99]) if len(latency) else [np.nan] * 3
     summary = {"requests": len(requests)}
     summary.update({outcome: int(outcomes.get(outcome, 0)) for outcome in OUTCOMES})
     summary.update({
         "throughput": _served_by(requests, window) / window if window > 0 else 0.0,
         "mean_latency": float(latency.mean()) if len(latency) else np.nan,
-        "p50_latency": _percentile(latency, 50),
-        "p95_latency": _percentile(latency, 95),
-        "p99_latency": _percentile(latency, 99),
+        "p50_latency": float(p50),
+        "p95_latency": float(p95),
+        "p99_latency": float(p99),
         "hit_ratio": _hit_ratio(requests),
         "offered_load": offered_load,
         "unstable": bool(offered_load >= 1),
@@ -51,10 +52,6 @@ def _hit_ratio(requests):
 
 def _served_by(requests, time):
     return int(((requests["outcome"] == OK) & (requests["finish"] <= time)).sum())
-
-
-def _percentile(values, q):
-    return float(np.percentile(values, q)) if len(values) else np.nan
 
 
 def busy_share(requests, workers, run_time):

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from simpy import Interrupt
+from simpy.events import Timeout
 
 from . import checks
 from .log import DROPPED, FAILED, OK
@@ -99,14 +100,12 @@ class RunningServer:
     def __init__(self, spec, sim):
         self.spec, self.env, self.log = spec, sim.env, sim.log
         self.place = sim.log.place(spec.name, spec.workers)
-        self.time_per_size = spec.mean_service_time / spec.speed
-        write_time = spec.write_service_time or spec.mean_service_time
-        self.write_time_per_size = write_time / spec.speed
-        self.is_write = sim.is_write
-        self.sizes = sim.sizes(spec.distribution)
+        read_time = spec.mean_service_time / spec.speed
+        write_time = (spec.write_service_time or spec.mean_service_time) / spec.speed
+        self.service_times = sim.service_times(spec.distribution, read_time, write_time)
         self.queue = deque()   # request numbers waiting, oldest first
-        self.idle = []         # one event per idle worker, to hand it a request
-        self.serving = {}      # worker process -> the request it is serving
+        self.queue_limit = spec.queue_limit
+        self.idle = []         # one event per idle worker, to wake it
         self.up = True
         self.on_failure = None  # set by a component in front that may retry elsewhere
         self.on_success = None  # set by a component that acts on finished requests
@@ -114,23 +113,18 @@ class RunningServer:
         if spec.failures:
             self.env.process(self.fail_and_recover())
 
-    def service_time(self, rid):
-        """Seconds this server spends on request `rid`."""
-        if self.is_write[rid]:
-            return self.write_time_per_size * self.sizes[rid]
-        return self.time_per_size * self.sizes[rid]
-
     def accept(self, rid):
-        """A request arrives: fail it if down, hand it to an idle worker, queue or drop it."""
-        self.log.routed(rid, self.place)
+        """A request arrives: fail it if down, queue it (waking an idle worker) or drop it."""
+        self.log.where[rid] = self.place
         if not self.up:
             self.fail(rid)
         elif self.idle:
-            self.idle.pop().succeed(rid)
-        elif self.spec.queue_limit is not None and len(self.queue) >= self.spec.queue_limit:
-            self.log.ended_as(rid, self.env.now, DROPPED)
-        else:
             self.queue.append(rid)
+            self.idle.pop().succeed()
+        elif self.queue_limit is None or len(self.queue) < self.queue_limit:
+            self.queue.append(rid)
+        else:
+            self.log.ended_as(rid, self.env.now, DROPPED)
 
     def fail(self, rid):
         """Request `rid` failed here: it ends failed, unless `on_failure` takes it over."""
@@ -140,28 +134,26 @@ class RunningServer:
             self.on_failure(self, rid)
 
     def in_system(self):
-        """Requests queued or in service right now."""
-        return len(self.queue) + len(self.serving)
+        """Requests queued or in service right now (a worker not idle is serving one)."""
+        return len(self.queue) + len(self.workers) - len(self.idle)
 
     def work(self):
         """One worker's whole day: take the next request, serve it, record it."""
-        me = self.env.active_process
+        env, log, queue = self.env, self.log, self.queue  # short names for the busiest loop
         while True:
-            if self.queue:
-                rid = self.queue.popleft()
-            else:
-                wake = self.env.event()
+            while not queue:  # nothing to do: wait until accept() wakes this worker
+                wake = env.event()
                 self.idle.append(wake)
-                rid = yield wake
-            self.serving[me] = rid
-            self.log.started(rid, self.env.now)
+                yield wake
+            rid = queue.popleft()
+            log.start[rid] = env.now
             try:
-                yield self.env.timeout(self.service_time(rid))
-            except Interrupt:
-                continue  # the server failed; fail_and_recover() ended this request
-            del self.serving[me]
+                yield env.timeout(self.service_times[rid])
+            except Interrupt:  # the server failed while serving it
+                self.fail(rid)
+                continue
             if self.on_success is None:
-                self.log.ended_as(rid, self.env.now, OK)
+                log.ended_as(rid, env.now, OK)
             else:
                 self.on_success(self, rid)
 
@@ -171,11 +163,10 @@ class RunningServer:
             yield self.env.timeout(fail_at - self.env.now)
             self.up = False
             self.log.event(self.env.now, self.spec.name, "fails")
-            inside = list(self.serving.items())
-            self.serving.clear()
-            for worker, _ in inside:
-                worker.interrupt()
-            for rid in [rid for _, rid in inside] + list(self.queue):
+            for worker in self.workers:
+                if isinstance(worker.target, Timeout):  # serving: work() fails its request
+                    worker.interrupt()
+            for rid in self.queue:
                 self.fail(rid)
             self.queue.clear()
             if recover_at == float("inf"):

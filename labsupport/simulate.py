@@ -20,9 +20,11 @@ on the mix of reads and writes) and a `build(sim)` that returns something with
 """
 
 import dataclasses
+import functools
 import random
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import simpy
 
@@ -32,26 +34,46 @@ from .server import request_sizes
 
 
 class Sim:
-    """What every component of one run shares: the clock, the log, the request sizes."""
+    """What every component of one run shares: the clock, the log, the requests' details.
 
-    def __init__(self, env, log, size_draws, seed, is_write):
-        self.env, self.log = env, log
-        self.is_write = is_write  # per request, as plain lists: fast to index
-        self.keys = log.arrivals.key.tolist()
-        self.clients = log.arrivals.client.tolist()
-        self._size_draws = size_draws
-        self._sizes = {}
-        self.seed = seed
+    Per-request details are plain lists (fast to index), made once and only when a
+    component asks for them.
+    """
+
+    def __init__(self, env, log, seed):
+        self.env, self.log, self.seed = env, log, seed
+        self.arrivals = log.arrivals
+        self._service_times = {}
+
+    @functools.cached_property
+    def is_write(self):
+        """Whether each request is a write."""
+        return self.arrivals.is_write.tolist()
+
+    @functools.cached_property
+    def keys(self):
+        """Each request's key."""
+        return self.arrivals.key.tolist()
+
+    @functools.cached_property
+    def clients(self):
+        """Each request's client."""
+        return self.arrivals.client.tolist()
 
     def random(self, name):
         """A seeded `random.Random` for the component called `name` (same seed, same draws)."""
         return random.Random(f"{self.seed}/{name}")
 
-    def sizes(self, distribution):
-        """Request sizes under `distribution`, as a plain list (fast to index), made once."""
-        if distribution not in self._sizes:
-            self._sizes[distribution] = request_sizes(distribution, self._size_draws).tolist()
-        return self._sizes[distribution]
+    def service_times(self, distribution, read_time, write_time):
+        """Seconds each request takes on a server: its size under `distribution` times
+        `read_time` or `write_time` (seconds per unit of size). Worked out for every request
+        at once, and shared by servers that are alike."""
+        times = (distribution, read_time, write_time)
+        if times not in self._service_times:
+            sizes = request_sizes(distribution, self.arrivals.size)
+            per_size = np.where(self.arrivals.is_write, write_time, read_time)
+            self._service_times[times] = (per_size * sizes).tolist()
+        return self._service_times[times]
 
 
 @dataclass
@@ -81,8 +103,7 @@ def simulate(system, workload, drain_time=None):
     env = simpy.Environment()
     all_ended = env.event()
     log = RequestLog(arrivals, when_all_ended=all_ended.succeed)
-    sim = Sim(env, log, arrivals.size, getattr(workload, "seed", 0),
-              arrivals.is_write.tolist())
+    sim = Sim(env, log, getattr(workload, "seed", 0))
     entry = system.build(sim)
     env.process(_arrive(env, entry, arrivals.gap))
     stop = env.timeout(arrivals.end + drain_time)
@@ -99,9 +120,10 @@ def simulate(system, workload, drain_time=None):
 
 def _arrive(env, entry, gaps):
     """Hand each request to the system when it arrives."""
+    accept = entry.accept
     for rid, gap in enumerate(gaps.tolist()):
         yield env.timeout(gap)
-        entry.accept(rid)
+        accept(rid)
 
 
 def _flat(prefix, spec):

@@ -76,6 +76,29 @@ def test_worker_interrupted_by_a_failure_serves_again_after_recovery():
     assert requests["finish"].tolist() == [0.5, 2.2, 3.2, 5.5, 8.0]
 
 
+def test_request_handed_to_a_worker_the_instant_the_server_fails_fails_with_it():
+    # Request 1 arrives at 1.0 and wakes the idle worker; the second failure, also at 1.0,
+    # comes before the worker has woken. The request fails; the worker goes back to sleep
+    # and serves again after recovery.
+    server = Server(failures=((0.2, 0.3), (1.0, 2.0)), mean_service_time=0.1,
+                    distribution="deterministic")
+    result = simulate(server, Trace(times=(0.0, 1.0, 2.5)))
+    requests = rows(result)
+    assert requests["outcome"].tolist() == ["ok", "failed", "ok"]
+    assert requests["finish"].tolist() == pytest.approx([0.1, 1.0, 2.6])
+    assert np.isnan(requests.loc[1, "start"])  # never served
+    assert result.summary["failed"] == 1
+
+
+def test_request_table_column_types():
+    result = simulate(Server(**ONE_SECOND), Trace(times=(0.0, 1.0), writes=(False, True)))
+    requests = result.requests
+    assert list(requests["outcome"].cat.categories) == list(OUTCOMES)
+    assert requests["kind"].tolist() == ["read", "write"]
+    assert requests["server"].tolist() == ["server", "server"]
+    assert requests["hit"].dtype == bool and not requests["hit"].any()
+
+
 # --- the exact oracle: a FIFO M/M/c as a plain heapq loop ---------------------
 
 def fifo_oracle(arrival_times, service_times, workers):
