@@ -26,26 +26,29 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from labsupport import Balancer, Server, Workload, simulate, theory
+from labsupport import Server, Workload, simulate, theory
 
 HERE = Path(__file__).resolve().parent
 CUSTOMERS, LOAD, SERVICE, REPEATS = 200_000, 0.9, 0.010, 3
 
 
+def workload(servers, seed):
+    return Workload(arrival_rate=LOAD * servers / SERVICE, requests=CUSTOMERS, seed=seed)
+
+
 def draws(servers, seed):
-    workload = Workload(arrival_rate=LOAD * servers / SERVICE, requests=CUSTOMERS, seed=seed)
-    arrivals = workload.generate()
-    return workload, arrivals.time.tolist(), (SERVICE * arrivals.size).tolist()
+    """The arrival times and service times labsupport draws, for the other Python loops."""
+    arrivals = workload(servers, seed).generate()
+    return arrivals.time.tolist(), (SERVICE * arrivals.size).tolist()
 
 
 def run_labsupport(servers, seed):
-    workload, _, _ = draws(servers, seed)
-    result = simulate(Server(workers=servers, mean_service_time=SERVICE), workload)
+    result = simulate(Server(workers=servers, mean_service_time=SERVICE), workload(servers, seed))
     return result.requests["latency"].to_numpy()
 
 
 def run_heapq(servers, seed):
-    _, arrivals, services = draws(servers, seed)
+    arrivals, services = draws(servers, seed)
     free_at, latency = [0.0] * servers, []
     for arrival, service in zip(arrivals, services):
         start = max(arrival, heapq.heappop(free_at))
@@ -55,7 +58,7 @@ def run_heapq(servers, seed):
 
 
 def run_simpy_per_customer(servers, seed):
-    _, arrivals, services = draws(servers, seed)
+    arrivals, services = draws(servers, seed)
     env = simpy.Environment()
     desk = simpy.Resource(env, capacity=servers)
     latency = []
