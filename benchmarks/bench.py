@@ -3,7 +3,8 @@
 Picture four cars on the same stretch of road: labsupport; ciw, a published queueing
 network simulator; idiomatic simpy with one process per customer; and a plain loop over
 a heap of server-free times (an exact FIFO M/M/c, the fastest pure Python can go). Each
-simulates M/M/1 and M/M/4 at utilisation 0.9, 200,000 customers, median of 3 runs.
+simulates M/M/1 and M/M/4 at utilisation 0.9, 200,000 customers, median of 5 runs
+(seeds 1-5, the same for every engine that takes labsupport's draws).
 
 Then each lab's full execution and control-panel re-run (benchmarks/labs.py), and one
 million requests through one server and through a balanced pool of ten, with the peak
@@ -29,7 +30,7 @@ import simpy
 from labsupport import Server, Workload, simulate, theory
 
 HERE = Path(__file__).resolve().parent
-CUSTOMERS, LOAD, SERVICE, REPEATS = 200_000, 0.9, 0.010, 3
+CUSTOMERS, LOAD, SERVICE, REPEATS = 200_000, 0.9, 0.010, 5
 
 
 def workload(servers, seed):
@@ -116,6 +117,7 @@ def engine_table():
                          "seconds": statistics.median(seconds),
                          "customers/s": CUSTOMERS / statistics.median(seconds),
                          "error %": error, "standard error %": standard_error,
+                         "error / standard error": error / standard_error,
                          "same as heapq": "yes" if name == "labsupport" and exact else ""})
     return rows
 
@@ -162,15 +164,16 @@ def main():
               f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}")
     engine = engine_table()
     text = [f"# Benchmark results\n\n{header}. Produced by `make bench` "
-            "(`benchmarks/bench.py`); medians of 3 runs.\n",
+            f"(`benchmarks/bench.py`); engine times are medians of {REPEATS} runs.\n",
             "## Engine: 200,000 customers at utilisation 0.9\n",
-            "Error: the mean response time over the 3 runs against Erlang C, with the standard "
-            "error of that mean. 'Same as heapq': labsupport, fed the same pre-drawn numbers, "
-            "gives every customer the same finish time as the heap loop.\n",
+            f"Error: the mean response time over the {REPEATS} runs against Erlang C, with the "
+            "standard error of that mean and the error in standard errors (within ±3: "
+            "as accurate as the sample allows). 'Same as heapq': labsupport, fed the same "
+            "pre-drawn numbers, gives every customer the same finish time as the heap loop.\n",
             markdown(engine, ["model", "engine", "seconds", "customers/s", "error %",
-                              "standard error %", "same as heapq"],
+                              "standard error %", "error / standard error", "same as heapq"],
                      {"seconds": ".3f", "customers/s": ",.0f", "error %": "+.2f",
-                      "standard error %": ".2f"})]
+                      "standard error %": ".2f", "error / standard error": "+.1f"})]
     for model in ("M/M/1", "M/M/4"):
         by_engine = {row["engine"]: row["seconds"] for row in engine if row["model"] == model}
         text.append(f"\n{model}: ciw / labsupport = "
