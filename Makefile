@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 
-.PHONY: book test bench clean
+.PHONY: book test bench reality clean
 
 book: $(READY)
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
@@ -24,6 +24,12 @@ _build/html/index.html: | $(READY)
 bench: $(READY)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check ciw==3.2.7
 	$(BIN)/python benchmarks/bench.py
+
+# The reality check: install nginx, Redis and PostgreSQL where we can, measure them live
+# beside the model, and store the results the lab shows where they are not installed.
+reality: $(READY)
+	bash scripts/install-reality-packages.sh
+	$(BIN)/python -m labsupport.reality labs/reality-results.json
 
 $(READY): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

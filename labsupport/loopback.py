@@ -1,0 +1,281 @@
+"""Real software on 127.0.0.1: backends, nginx in front of them, and a load generator.
+
+Picture a test bench on your desk: three small web servers (`backend.py`), nginx as the
+load balancer in front of them, and a traffic generator sending requests at random
+(Poisson) moments, writing down each one's latency, status and which backend answered.
+Everything listens on 127.0.0.1 only, lives in a temporary folder, and is started and
+stopped by process id: `with Bench(...) as bench:` stops it all even when a cell fails,
+and `stop_all()` stops anything still running. When the notebook runs as root (as in CI),
+nginx, Redis and PostgreSQL run as the unprivileged user `nobody`.
+"""
+
+import asyncio
+import os
+import pwd
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+
+from . import checks
+
+POLICIES = {"round_robin": "", "least_connections": "least_conn;"}
+_running = {}  # pid -> Popen, everything started and not yet stopped
+ports_used = set()  # every port something was started on, to check nothing still listens
+_lock = threading.Lock()
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing is listening on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def listening(port):
+    """Whether something accepts connections on 127.0.0.1:`port`."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _unprivileged():
+    """Popen arguments that drop root to `nobody`; nothing when not root."""
+    if os.geteuid() != 0:
+        return {}
+    nobody = pwd.getpwnam("nobody")
+    return {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+
+
+def make_folder(prefix):
+    """A temporary folder the started servers may write to."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        os.chown(folder, nobody.pw_uid, nobody.pw_gid)
+    return folder
+
+
+def start(command, port=None, log=None, timeout=20.0, drop_root=True):
+    """Start `command` (as `nobody` if we are root and `drop_root`); wait until `port` listens."""
+    output = open(log, "ab") if log else subprocess.DEVNULL
+    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True,
+                               **(_unprivileged() if drop_root else {}))
+    with _lock:
+        _running[process.pid] = process
+        if port is not None:
+            ports_used.add(port)
+    deadline = time.monotonic() + timeout
+    while port is not None and not listening(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            tail = Path(log).read_text()[-2000:] if log and Path(log).exists() else ""
+            raise RuntimeError(f"{command[0]} did not start listening on {port}: {tail}")
+        time.sleep(0.02)
+    return process
+
+
+def stop(process, grace=5.0):
+    """Stop a started process (and its children) by process id: TERM, then KILL."""
+    with _lock:
+        _running.pop(process.pid, None)
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        except ProcessLookupError:
+            pass
+
+
+def stop_all():
+    """Stop everything this module started; returns the process ids it stopped."""
+    with _lock:
+        processes = list(_running.values())
+    for process in processes:
+        stop(process)
+    return [process.pid for process in processes]
+
+
+def running():
+    """Process ids started here and still alive."""
+    with _lock:
+        return [pid for pid, process in _running.items() if process.poll() is None]
+
+
+def nginx_config(folder, port, backend_ports, policy, health_checks, retries, fail_timeout):
+    """nginx.conf for a balancer on 127.0.0.1:`port` in front of `backend_ports`.
+
+    health_checks: nginx's passive checks (a backend that fails a request is left out for
+    `fail_timeout` seconds); retries: pass a failed request to the next backend."""
+    checks.one_of("policy", policy, tuple(POLICIES))
+    max_fails = 1 if health_checks else 0  # 0 turns the checks off
+    servers = "\n".join(f"        server 127.0.0.1:{backend} max_fails={max_fails} "
+                        f"fail_timeout={fail_timeout}s;" for backend in backend_ports)
+    temp = " ".join(f"{kind}_temp_path {folder}/{kind};"
+                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    return f"""daemon off;
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log error;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    {temp}
+    upstream backends {{
+        {POLICIES[policy]}
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://backends;
+            proxy_next_upstream {"error timeout" if retries else "off"};
+            proxy_connect_timeout 2s;
+            add_header X-Upstream $upstream_addr always;
+        }}
+    }}
+}}
+"""
+
+
+class Bench:
+    """`backends` one-at-a-time servers behind nginx, on 127.0.0.1, for one experiment."""
+
+    def __init__(self, backends=3, mean_service_time=0.010, policy="round_robin",
+                 health_checks=True, retries=True, fail_timeout=1, seed=1):
+        checks.count("backends", backends, minimum=1)
+        checks.positive("mean_service_time", mean_service_time)
+        checks.count("fail_timeout", fail_timeout, minimum=1)  # whole seconds, as nginx takes it
+        checks.one_of("policy", policy, tuple(POLICIES))
+        self.backends, self.mean_service_time, self.seed = backends, mean_service_time, seed
+        self.settings = dict(policy=policy, health_checks=health_checks, retries=retries,
+                             fail_timeout=fail_timeout)
+        self.folder, self.processes = None, {}
+
+    def __enter__(self):
+        self.folder = make_folder("ztm-bench-")
+        try:
+            self.ports = [free_port() for _ in range(self.backends)]
+            for number in range(self.backends):
+                self.start_backend(number)
+            self.port = free_port()
+            config = self.folder / "nginx.conf"
+            config.write_text(nginx_config(self.folder, self.port, self.ports,
+                                           **self.settings))
+            command = [nginx_binary(), "-p", str(self.folder), "-c", str(config)]
+            if nginx_version() >= (1, 19, 5):
+                command += ["-e", str(self.folder / "error.log")]
+            self.processes["nginx"] = start(command, self.port, log=self.folder / "nginx.out")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def start_backend(self, number):
+        """Start (or restart) backend `number` on its port."""
+        script = Path(__file__).with_name("backend.py")
+        command = [sys.executable, str(script), "--port", str(self.ports[number]),
+                   "--name", f"b{number + 1}", "--mean", str(self.mean_service_time),
+                   "--seed", str(self.seed * 100 + number)]
+        # our own Python script, run by this notebook's interpreter and user (which `nobody`
+        # may not be allowed to execute); it binds 127.0.0.1 only and needs no privilege
+        self.processes[number] = start(command, self.ports[number], drop_root=False)
+
+    def kill_backend(self, number):
+        """Kill backend `number` at once (SIGKILL): a crashed machine."""
+        process = self.processes.pop(number)
+        with _lock:
+            _running.pop(process.pid, None)
+        process.kill()
+        process.wait()
+
+    def __exit__(self, *_):
+        for process in list(self.processes.values()):
+            stop(process)
+        self.processes.clear()
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def load(self, arrival_rate, requests, seed=1, timeout=10.0, events=()):
+        """Send `requests` at `arrival_rate` per second (Poisson) through nginx; see `load`."""
+        return load(self.port, arrival_rate, requests, seed, timeout, events)
+
+
+def nginx_binary():
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def nginx_version():
+    """nginx's version as a tuple, e.g. (1, 22, 1)."""
+    output = subprocess.run([nginx_binary(), "-v"], capture_output=True, text=True).stderr
+    return tuple(int(part) for part in output.split("/")[-1].split()[0].split("."))
+
+
+def load(port, arrival_rate, requests, seed=1, timeout=10.0, events=()):
+    """An open-loop load test: `requests` GETs at Poisson moments, `arrival_rate` per second.
+
+    Each request is sent at its planned moment whether or not earlier ones have answered,
+    and its latency counts from that planned moment (so a slow client cannot hide a slow
+    server). Every request ends within `timeout` seconds. `events`: (seconds, function)
+    pairs run during the test, such as killing a backend. Returns one row per request:
+    `sent` (seconds from the start), `latency` (seconds), `status` (0: no answer) and
+    `backend` (the upstream address nginx used; two when it retried).
+    """
+    checks.positive("arrival_rate", arrival_rate)
+    checks.count("requests", requests, minimum=1)
+    checks.positive("timeout", timeout)
+    rng = random.Random(seed)
+    planned, moment = [], 0.0
+    for _ in range(requests):
+        moment += rng.expovariate(arrival_rate)
+        planned.append(moment)
+    with ThreadPoolExecutor(1) as thread:  # its own event loop, even inside Jupyter's
+        rows = thread.submit(asyncio.run, _send_all(port, planned, timeout, events)).result()
+    return pd.DataFrame(rows, columns=["request", "sent", "latency", "status", "backend"])
+
+
+async def _send_all(port, planned, timeout, events):
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    for at, action in events:
+        loop.call_later(at, lambda action=action: loop.run_in_executor(None, action))
+
+    async def one(number, at):
+        await asyncio.sleep(at - (loop.time() - began))
+        status, backend = await _get(port, timeout)
+        return number, at, loop.time() - began - at, status, backend
+
+    return await asyncio.gather(*(one(number, at) for number, at in enumerate(planned)))
+
+
+async def _get(port, timeout):
+    """One HTTP/1.0 GET; returns (status, upstream address), or (0, "") with no answer."""
+    writer = None
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port), timeout)
+        writer.write(b"GET / HTTP/1.0\r\nHost: bench\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), timeout)
+        head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
+        return int(head[0].split()[1]), headers.get("X-Upstream", "")
+    except (OSError, asyncio.TimeoutError, IndexError, ValueError):
+        return 0, ""
+    finally:
+        if writer is not None:
+            writer.close()
