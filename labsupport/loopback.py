@@ -9,10 +9,8 @@ and `stop_all()` stops anything still running. When the notebook runs as root (a
 nginx, Redis and PostgreSQL run as the unprivileged user `nobody`.
 """
 
-import asyncio
 import os
 import pwd
-import random
 import shutil
 import signal
 import socket
@@ -21,12 +19,10 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pandas as pd
-
 from . import checks
+from .loadgen import load
 
 POLICIES = {"round_robin": "", "least_connections": "least_conn;"}
 _running = {}  # pid -> Popen, everything started and not yet stopped
@@ -50,7 +46,7 @@ def listening(port):
         return False
 
 
-def _unprivileged():
+def unprivileged():
     """Popen arguments that drop root to `nobody`; nothing when not root."""
     if os.geteuid() != 0:
         return {}
@@ -72,7 +68,7 @@ def start(command, port=None, log=None, timeout=20.0, drop_root=True):
     output = open(log, "ab") if log else subprocess.DEVNULL
     process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True,
-                               **(_unprivileged() if drop_root else {}))
+                               **(unprivileged() if drop_root else {}))
     with _lock:
         _running[process.pid] = process
         if port is not None:
@@ -226,56 +222,3 @@ def nginx_version():
     return tuple(int(part) for part in output.split("/")[-1].split()[0].split("."))
 
 
-def load(port, arrival_rate, requests, seed=1, timeout=10.0, events=()):
-    """An open-loop load test: `requests` GETs at Poisson moments, `arrival_rate` per second.
-
-    Each request is sent at its planned moment whether or not earlier ones have answered,
-    and its latency counts from that planned moment (so a slow client cannot hide a slow
-    server). Every request ends within `timeout` seconds. `events`: (seconds, function)
-    pairs run during the test, such as killing a backend. Returns one row per request:
-    `sent` (seconds from the start), `latency` (seconds), `status` (0: no answer) and
-    `backend` (the upstream address nginx used; two when it retried).
-    """
-    checks.positive("arrival_rate", arrival_rate)
-    checks.count("requests", requests, minimum=1)
-    checks.positive("timeout", timeout)
-    rng = random.Random(seed)
-    planned, moment = [], 0.0
-    for _ in range(requests):
-        moment += rng.expovariate(arrival_rate)
-        planned.append(moment)
-    with ThreadPoolExecutor(1) as thread:  # its own event loop, even inside Jupyter's
-        rows = thread.submit(asyncio.run, _send_all(port, planned, timeout, events)).result()
-    return pd.DataFrame(rows, columns=["request", "sent", "latency", "status", "backend"])
-
-
-async def _send_all(port, planned, timeout, events):
-    loop = asyncio.get_running_loop()
-    began = loop.time()
-    for at, action in events:
-        loop.call_later(at, lambda action=action: loop.run_in_executor(None, action))
-
-    async def one(number, at):
-        await asyncio.sleep(at - (loop.time() - began))
-        status, backend = await _get(port, timeout)
-        return number, at, loop.time() - began - at, status, backend
-
-    return await asyncio.gather(*(one(number, at) for number, at in enumerate(planned)))
-
-
-async def _get(port, timeout):
-    """One HTTP/1.0 GET; returns (status, upstream address), or (0, "") with no answer."""
-    writer = None
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port), timeout)
-        writer.write(b"GET / HTTP/1.0\r\nHost: bench\r\n\r\n")
-        answer = await asyncio.wait_for(reader.read(), timeout)
-        head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-        headers = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
-        return int(head[0].split()[1]), headers.get("X-Upstream", "")
-    except (OSError, asyncio.TimeoutError, IndexError, ValueError):
-        return 0, ""
-    finally:
-        if writer is not None:
-            writer.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from labsupport import loopback, reality
+from labsupport import loadgen, loopback, reality
 
 STORED = Path(__file__).resolve().parents[1] / "labs" / "reality-results.json"
 
@@ -63,7 +63,7 @@ def test_bench_rejects_bad_parameters_by_name(kwargs, name):
 ])
 def test_load_rejects_bad_parameters_by_name(kwargs, name):
     with pytest.raises(ValueError, match=name):
-        loopback.load(1, **kwargs)
+        loadgen.load(1, **kwargs)
 
 
 def test_failover_rejects_an_outage_outside_the_run():
