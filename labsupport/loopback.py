@@ -213,6 +213,7 @@ class Bench:
 
 
 def nginx_binary():
+    """Where nginx is: on the PATH, or Debian's /usr/sbin (often not on a user's PATH)."""
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
 

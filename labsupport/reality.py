@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import checks
 from .balancer import Balancer
-from .loopback import Bench
+from .loopback import Bench, nginx_binary
 from .replicas import postgres_bin, postgres_lag, redis_lag
 from .server import Server
 from .simulate import simulate
@@ -36,8 +36,9 @@ BACKENDS, SERVICE = 3, 0.010  # three backends, 10 ms mean service time (exponen
 
 def missing():
     """What the live run needs and this machine lacks (empty: everything is here)."""
-    lacking = [program for program in ("nginx", "redis-server")
-               if not shutil.which(program) and not Path(f"/usr/sbin/{program}").exists()]
+    lacking = [] if Path(nginx_binary()).exists() else ["nginx"]
+    if not shutil.which("redis-server"):
+        lacking.append("redis-server")
     if postgres_bin() is None:
         lacking.append("postgresql")
     lacking += [f"python package {name}" for name in ("redis", "psycopg")
@@ -55,7 +56,7 @@ def machine():
             return "not installed"
     return {"date": datetime.date.today().isoformat(), "python": platform.python_version(),
             "system": f"{platform.system()} {platform.release()} {platform.machine()}",
-            "cpus": os.cpu_count(), "nginx": version(["nginx", "-v"]),
+            "cpus": os.cpu_count(), "nginx": version([nginx_binary(), "-v"]),
             "redis": version(["redis-server", "--version"]),
             "postgresql": version([str(postgres_bin() or "postgres") + "/postgres", "-V"])}
 
@@ -80,12 +81,11 @@ def predicted_curve(policy, calibration, distribution="exponential",
         for load in loads]})
 
 
-def predict_failures(policy, arrival_rate, calibration, down, up, retries=False, seconds=8.0):
+def predict_failures(policy, arrival_rate, calibration, down, up, seconds=8.0):
     """Requests the model fails when backend 2 is down from `down` to `up` seconds, no checks."""
     servers = [Server(mean_service_time=calibration["service_time"])] * BACKENDS
     servers[1] = Server(mean_service_time=calibration["service_time"], failures=((down, up),))
-    system = Balancer(servers=tuple(servers), policy=policy, health_check_interval=None,
-                      retries=retries)
+    system = Balancer(servers=tuple(servers), policy=policy, health_check_interval=None)
     workload = Workload(arrival_rate=arrival_rate, requests=round(arrival_rate * seconds),
                         seed=1)
     return simulate(system, workload).summary["failed"]
