@@ -24,6 +24,7 @@ from pathlib import Path
 from . import checks
 from .loadgen import load
 
+BACKENDS, SERVICE = 3, 0.010  # the bench: three backends, 10 ms mean service time
 POLICIES = {"round_robin": "", "least_connections": "least_conn;"}
 _running = {}  # pid -> Popen, everything started and not yet stopped
 ports_used = set()  # every port something was started on, to check nothing still listens
@@ -152,7 +153,7 @@ http {{
 class Bench:
     """`backends` one-at-a-time servers behind nginx, on 127.0.0.1, for one experiment."""
 
-    def __init__(self, backends=3, mean_service_time=0.010, policy="round_robin",
+    def __init__(self, backends=BACKENDS, mean_service_time=SERVICE, policy="round_robin",
                  health_checks=True, retries=True, fail_timeout=1, seed=1):
         checks.count("backends", backends, minimum=1)
         checks.positive("mean_service_time", mean_service_time)
@@ -173,10 +174,8 @@ class Bench:
             config = self.folder / "nginx.conf"
             config.write_text(nginx_config(self.folder, self.port, self.ports,
                                            **self.settings))
-            command = [nginx_binary(), "-p", str(self.folder), "-c", str(config)]
-            if nginx_version() >= (1, 19, 5):
-                command += ["-e", str(self.folder / "error.log")]
-            self.processes["nginx"] = start(command, self.port, log=self.folder / "nginx.out")
+            self.processes["nginx"] = start(nginx_command(self.folder, nginx_version()),
+                                            self.port, log=self.folder / "nginx.out")
         except BaseException:
             self.__exit__()
             raise
@@ -217,9 +216,21 @@ def nginx_binary():
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def nginx_version():
-    """nginx's version as a tuple, e.g. (1, 22, 1)."""
-    output = subprocess.run([nginx_binary(), "-v"], capture_output=True, text=True).stderr
-    return tuple(int(part) for part in output.split("/")[-1].split()[0].split("."))
+def nginx_command(folder, version):
+    """The command that starts nginx with `folder`'s nginx.conf, for nginx `version`.
+
+    Before 1.19.5 nginx has no -e switch and writes its startup errors to the error log
+    it was built with (/var/log/nginx/error.log, which a user may not be allowed to open:
+    a warning, not a failure); from 1.19.5 on, -e keeps them in `folder` too."""
+    command = [nginx_binary(), "-p", str(folder), "-c", str(Path(folder) / "nginx.conf")]
+    if version >= (1, 19, 5):
+        command += ["-e", str(Path(folder) / "error.log")]
+    return command
 
 
+def nginx_version(text=None):
+    """nginx's version as a tuple, e.g. (1, 22, 1), from `nginx -v` (or from `text`, what it
+    printed: "nginx version: nginx/1.18.0 (Ubuntu)")."""
+    if text is None:
+        text = subprocess.run([nginx_binary(), "-v"], capture_output=True, text=True).stderr
+    return tuple(int(part) for part in text.split("/")[-1].split()[0].split("."))

@@ -3,9 +3,9 @@
 Picture a flight simulator checked against a real aircraft: same inputs, compare the
 readings. Here the aircraft is real software on 127.0.0.1 (`loopback.Bench`: three
 backends with exponential service times behind nginx; Redis and PostgreSQL each with one
-replica) and the simulator is labsupport, fed the same service times. Each step is one
-function returning a table or a dict; `Session` runs them live when the software is
-installed, or shows the stored results of the last live run when it is not.
+replica) and the simulator is labsupport (`predict`). Each step is one function returning
+a table or a dict (`experiments`, `replicas`); `Session` runs them live when the software
+is installed, or shows the stored results of a live run when it is not or when asked to.
 
     python -m labsupport.reality labs/reality-results.json   # run every step, save
 """
@@ -24,14 +24,9 @@ from pathlib import Path
 import pandas as pd
 
 from . import checks
-from .balancer import Balancer
-from .loopback import Bench, nginx_binary
+from .experiments import calibrate, failover, latency_vs_load
+from .loopback import nginx_binary
 from .replicas import postgres_bin, postgres_lag, redis_lag
-from .server import Server
-from .simulate import simulate
-from .workload import Workload
-
-BACKENDS, SERVICE = 3, 0.010  # three backends, 10 ms mean service time (exponential)
 
 
 def missing():
@@ -61,156 +56,29 @@ def machine():
             "postgresql": version([str(postgres_bin() or "postgres") + "/postgres", "-V"])}
 
 
-# --- the model -----------------------------------------------------------------
-
-def predict(policy, arrival_rate, calibration, requests=40_000, seed=1,
-            distribution="exponential"):
-    """Mean latency (s) the model predicts through the bench: simulated balancer plus overhead."""
-    server = Server(mean_service_time=calibration["service_time"], distribution=distribution)
-    system = Balancer.of(BACKENDS, server, policy=policy, health_check_interval=None)
-    result = simulate(system, Workload(arrival_rate=arrival_rate, requests=requests, seed=seed))
-    return result.summary["mean_latency"] + calibration["overhead"]
-
-
-def predicted_curve(policy, calibration, distribution="exponential",
-                    loads=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), requests=8_000):
-    """The model's mean latency (ms) at shares of the measured capacity: one row per load."""
-    rate = calibration["measured_capacity"]
-    return pd.DataFrame({"load": loads, "predicted_ms": [
-        1000 * predict(policy, load * rate, calibration, requests, distribution=distribution)
-        for load in loads]})
-
-
-def predict_failures(policy, arrival_rate, calibration, down, up, seconds=8.0):
-    """Requests the model fails when backend 2 is down from `down` to `up` seconds, no checks."""
-    servers = [Server(mean_service_time=calibration["service_time"])] * BACKENDS
-    servers[1] = Server(mean_service_time=calibration["service_time"], failures=((down, up),))
-    system = Balancer(servers=tuple(servers), policy=policy, health_check_interval=None)
-    workload = Workload(arrival_rate=arrival_rate, requests=round(arrival_rate * seconds),
-                        seed=1)
-    return simulate(system, workload).summary["failed"]
-
-
-# --- the steps -----------------------------------------------------------------
-
-def calibrate(low_requests=150, saturation_seconds=2.0, seed=1):
-    """Measure the bench's real capacity and fixed overhead, and the model's inputs.
-
-    Capacity: completions per second while the bench is offered 1.5 times its nominal
-    capacity (the middle 60 % of the completions, when every backend is busy). The model's
-    service time is then `BACKENDS / capacity`; its overhead is what the low-load latency
-    has beyond the model's low-load prediction (nginx, HTTP and the client)."""
-    nominal = BACKENDS / SERVICE
-    with Bench(BACKENDS, SERVICE, seed=seed) as bench:
-        low = bench.load(0.1 * nominal, low_requests, seed=seed)
-        burst = bench.load(1.5 * nominal, round(1.5 * nominal * saturation_seconds),
-                           seed=seed + 1, timeout=30)
-    done = (burst["sent"] + burst["latency"]).sort_values()
-    first, last = done.quantile(0.2), done.quantile(0.8)
-    capacity = ((done >= first) & (done <= last)).sum() / (last - first)
-    calibration = {"nominal_capacity": nominal, "measured_capacity": float(capacity),
-                   "service_time": BACKENDS / float(capacity), "overhead": 0.0,
-                   "low_load_mean": float(low["latency"].mean())}
-    model_low = predict("round_robin", 0.1 * nominal, calibration)
-    calibration["overhead"] = max(0.0, calibration["low_load_mean"] - model_low)
-    calibration["cyclic_share"] = _cyclic_share(low)
-    return calibration
-
-
-def _cyclic_share(requests):
-    """Share of requests answered by the same backend as the request BACKENDS before."""
-    backend = requests.sort_values("sent")["backend"]
-    return float((backend == backend.shift(BACKENDS)).iloc[BACKENDS:].mean())
-
-
-def latency_vs_load(calibration, policies=("round_robin", "least_connections"),
-                    loads=(0.2, 0.5, 0.8, 0.9), seconds=5.0, seed=1):
-    """Measured and predicted mean latency at shares of the measured capacity."""
-    rows = []
-    for policy in policies:
-        with Bench(BACKENDS, SERVICE, policy=policy, seed=seed) as bench:
-            for load in loads:
-                rate = load * calibration["measured_capacity"]
-                measured = bench.load(rate, round(rate * seconds), seed=seed)
-                predicted = predict(policy, rate, calibration)
-                served = measured[measured["status"] == 200]
-                rows.append({"policy": policy, "load": load, "arrival_rate": rate,
-                             "requests": len(measured), "errors": len(measured) - len(served),
-                             "measured_ms": 1000 * served["latency"].mean(),
-                             "predicted_ms": 1000 * predicted})
-    table = pd.DataFrame(rows)
-    table["ratio"] = table["measured_ms"] / table["predicted_ms"]
-    return table
-
-
-FAILOVER_CASES = (("round_robin", False, False), ("round_robin", True, False),
-                  ("round_robin", False, True), ("least_connections", False, False),
-                  ("least_connections", True, True))
-
-
-def failover(calibration, cases=FAILOVER_CASES, load=0.5, seconds=8.0, down=2.0, up=5.0,
-             fail_timeout=1, seed=1):
-    """Kill backend 2 at `down` s and restart it at `up` s during a run; count errors.
-
-    cases: (policy, health_checks, retries). Predicted: the model with no health checks
-    (the share of traffic the dead backend draws × rate × downtime, from the simulation);
-    with nginx's passive checks, one probe request per `fail_timeout` seconds of downtime;
-    with retries, none."""
-    checks.positive("seconds", seconds)
-    if not 0 <= down < up < seconds:
-        raise ValueError(f"need 0 <= down < up < seconds, got {down}, {up}, {seconds}")
-    rate = load * calibration["measured_capacity"]
-    rows = []
-    for policy, health_checks, retries in cases:
-        with Bench(BACKENDS, SERVICE, policy=policy, health_checks=health_checks,
-                   retries=retries, fail_timeout=fail_timeout, seed=seed) as bench:
-            moments = {}
-            began = time.monotonic()
-
-            def kill():
-                bench.kill_backend(1)
-                moments["down"] = time.monotonic() - began
-
-            def restart():
-                bench.start_backend(1)
-                moments["up"] = time.monotonic() - began
-
-            measured = bench.load(rate, round(rate * seconds), seed=seed,
-                                  events=((down, kill), (up, restart)))
-        downtime = moments["up"] - moments["down"]
-        if retries:
-            predicted = 0
-        elif health_checks:
-            predicted = int(downtime // fail_timeout) + 1
-        else:
-            predicted = predict_failures(policy, rate, calibration, moments["down"],
-                                         moments["up"], seconds=seconds)
-        while_down = measured["sent"].between(moments["down"], moments["up"])
-        rows.append({"policy": policy, "health_checks": health_checks, "retries": retries,
-                     "requests": len(measured), "downtime_s": downtime,
-                     "sent_while_down": int(while_down.sum()),
-                     "errors": int((measured["status"] != 200).sum()),
-                     "predicted_errors": predicted})
-    return pd.DataFrame(rows)
-
-
-# --- live or stored ------------------------------------------------------------
-
 STEPS = ("calibration", "latency", "failover", "replication")
 
 
 class Session:
-    """Runs the steps live when everything is installed, else reads `stored` (a JSON file).
+    """Runs the steps live when everything is installed, else reads stored results.
 
-    live: True or False to choose; by default live unless something is missing or the
-    environment variable ZTM_REALITY is "stored"."""
+    stored: the JSON file of a live run (what `save` writes). live: True or False to
+    choose; by default live unless something is missing. Two environment variables let a
+    build or a test choose without editing the lab: ZTM_REALITY ("live" or "stored") sets
+    the mode, and ZTM_REALITY_FILE names another file: stored results are read from it,
+    and a live session writes there after every step (so a test can check what the lab
+    measured, and a book build can show it)."""
 
     def __init__(self, stored, live=None):
-        self.stored_path = Path(stored)
+        mode = os.environ.get("ZTM_REALITY", "")
+        checks.one_of("ZTM_REALITY", mode, ("", "live", "stored"))
+        chosen = os.environ.get("ZTM_REALITY_FILE")
+        self.stored_path = Path(chosen or stored)
         self.missing = missing()
         if live is None:
-            live = not self.missing and os.environ.get("ZTM_REALITY") != "stored"
+            live = mode == "live" or (mode == "" and not self.missing)
         self.live = live
+        self.save_to = Path(chosen) if live and chosen else None
         self.results = {}
         if self.live:
             self.machine = machine()
@@ -233,6 +101,8 @@ class Session:
         else:
             result = pd.DataFrame([redis_lag(), postgres_lag()])
         self.results[step] = result
+        if self.save_to:
+            self.save(self.save_to)
         return result
 
     def about(self):
@@ -242,11 +112,12 @@ class Session:
                  f"{self.machine['postgresql']}, on {self.machine['date']}")
         if self.live:
             return f"Measured live, just now, on this machine: {where}."
-        lacking = (f"this machine lacks {', '.join(self.missing)}" if self.missing
-                   else "asked not to run live")
-        return (f"Stored results of the last live run ({where}); {lacking}. To measure on "
-                "your own machine: `make reality` (installs nginx, Redis and PostgreSQL "
-                "where it can), then run this notebook.")
+        why = (f"this machine lacks {', '.join(self.missing)}" if self.missing
+               else "this copy was asked to show stored results (ZTM_REALITY=stored, as the "
+                    "book's build does)")
+        return (f"Stored results of a live run ({where}); {why}. To measure on your own "
+                "machine: `make reality` (installs nginx, Redis and PostgreSQL where it can), "
+                "then run this notebook.")
 
     def save(self, path=None):
         """Write the results and the machine facts as JSON (what the stored mode reads)."""
