@@ -1,16 +1,34 @@
-"""What every test session shares: the labs' checked outputs, and the reality check's one
-live measurement.
+"""What every test session shares: the labs' checked outputs, the Binder-like run, and the
+reality check's one live measurement.
 
 Tiers (markers, declared in pyproject.toml): `live` measures real nginx, Redis and
-PostgreSQL; `browser` drives Chromium over the built site or JupyterLab.
+PostgreSQL; `browser` drives Chromium over the built site or JupyterLab; `binder` runs the
+labs as a new user without root on Binder's Python (root only; CI runs it). The quick loop
+while writing a chapter leaves them out: `pytest -m "not live and not browser and not
+binder" tests labs/cache.ipynb`.
+
+Each lab runs once per session. When the Binder-like run is part of the session (under CI),
+it executes every lab as its user, and the direct runs of `labs/*.ipynb` are deselected;
+otherwise nbval runs them here. Real software is measured once per session too: by the
+reality lab in the Binder-like run, or else by `reality_measurement` here, whose result the
+reality lab then shows if this session executes it later.
 """
 
 import os
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from labsupport import reality
+from tests import binder
+
+ROOT = Path(__file__).resolve().parent
+BINDER_LABS = pytest.StashKey[list]()  # the labs this session runs as the Binder user
+
+
+def is_lab(item):
+    return item.path.suffix == ".ipynb" and item.path.parent == ROOT / "labs"
 
 
 def expect_outputs(items):
@@ -44,8 +62,25 @@ def pytest_configure(config):
     RunningKernel.stop = stop
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have chosen the items
 def pytest_collection_modifyitems(config, items):
     expect_outputs(items)
+    if not any(item.get_closest_marker("binder") for item in items) or binder.why_not():
+        return
+    labs = binder.all_labs()
+    if any(item.path.name == "test_jupyterlab.py" for item in items):
+        labs.remove(binder.JUPYTERLAB_LAB)  # JupyterLab runs it, as the same user
+    config.stash[BINDER_LABS] = labs
+    here = [item for item in items if is_lab(item)]
+    if here:
+        config.hook.pytest_deselected(items=here)
+        items[:] = [item for item in items if not is_lab(item)]
+
+
+def pytest_report_header(config):
+    labs = config.stash.get(BINDER_LABS, None)
+    if labs is not None:
+        return f"labs: run as the Binder-like user by tests/test_binder.py ({', '.join(labs)})"
 
 
 def fail_or_skip(why):
@@ -53,6 +88,28 @@ def fail_or_skip(why):
     if os.environ.get("CI"):
         pytest.fail(f"{why} (CI must run this)")
     pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def binder_user():
+    """The Binder-like user with its Python, venv and copy of the repository (tests/binder.py)."""
+    why = binder.why_not()
+    if why:
+        fail_or_skip(f"no Binder-like run: {why}")
+    with binder.BinderUser() as user:
+        yield user
+
+
+@pytest.fixture(scope="session")
+def binder_lab_names(request):
+    """The labs the Binder-like user runs with nbval in this session (JupyterLab may run one)."""
+    return request.config.stash.get(BINDER_LABS, None) or binder.all_labs()
+
+
+@pytest.fixture(scope="session")
+def binder_labs(binder_user):
+    """Each lab executed by nbval as the Binder-like user, once, when first asked for."""
+    return binder.LabRuns(binder_user)
 
 
 @pytest.fixture(scope="session")
@@ -64,9 +121,14 @@ def require_reality():
 
 
 @pytest.fixture(scope="session")
-def reality_measurement(require_reality, tmp_path_factory):
-    """Every step of the reality check, measured live once for the whole session: saved,
-    and shown by the labs this session executes afterwards (ZTM_REALITY=stored)."""
+def reality_measurement(request, require_reality, tmp_path_factory):
+    """Every step of the reality check, measured live once for the whole session.
+
+    In the Binder-like run, what its reality lab measured; else measured here, saved, and
+    shown by the labs this session executes afterwards (ZTM_REALITY=stored)."""
+    if request.config.stash.get(BINDER_LABS, None) is not None:
+        session = reality.Session(request.getfixturevalue("binder_labs").reality(), live=False)
+        return {step: session.run(step) for step in reality.STEPS}
     saved = tmp_path_factory.mktemp("reality") / "measured.json"
     session = reality.Session(saved, live=True)
     results = {step: session.run(step) for step in reality.STEPS}

@@ -3,8 +3,10 @@
 Starts JupyterLab on 127.0.0.1 with a token, over a copy of the labs (JupyterLab
 autosaves, and the labs are stored without outputs), opens the single-server lab in
 Chromium, runs all cells, and checks that the charts are drawn with no request
-leaving the machine, that the control panel appears, and that moving its first
-slider re-runs the simulation and redraws the chart.
+leaving the machine, that the check cells print what nbval expects, that the control
+panel appears, and that moving its first slider re-runs the simulation and redraws the
+chart. When the session has the Binder-like user (tests/binder.py), JupyterLab runs as
+that user, from its venv on Binder's Python, and this is that lab's run in the session.
 """
 
 import json
@@ -17,11 +19,14 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
+import binder
 from browser import ROOT, keep_offline, launch
 
-LAB = "single-server.ipynb"
+pytestmark = pytest.mark.browser
+LAB = f"{binder.JUPYTERLAB_LAB}.ipynb"
 
 
 def free_port():
@@ -30,22 +35,38 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def settings(folder):
+    """JupyterLab settings that render every cell, not only those in view (so the test
+    can reach the panel)."""
+    tracker = folder / "settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    return folder / "settings"
+
+
 @pytest.fixture
-def jupyterlab(tmp_path):
-    shutil.copytree(ROOT / "labs", tmp_path / "labs")
-    settings = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
-    settings.mkdir(parents=True)
-    # Render every cell, not only those in view, so the test can reach the panel.
-    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
-    env = {k: v for k, v in os.environ.items() if k != "ZTM_STATIC_SITE"}
-    env["JUPYTERLAB_SETTINGS_DIR"] = str(tmp_path / "settings")
+def jupyterlab(request, tmp_path):
     port, token = free_port(), secrets.token_hex(16)
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", "--ip=127.0.0.1",
-         f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root",
-         f"--ServerApp.root_dir={tmp_path / 'labs'}",
-         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    arguments = ["--no-browser", "--ip=127.0.0.1", f"--port={port}",
+                 f"--IdentityProvider.token={token}"]
+    if binder.JUPYTERLAB_LAB not in request.getfixturevalue("binder_lab_names"):
+        # the Binder-like run leaves this lab to JupyterLab: run JupyterLab as its user
+        user = request.getfixturevalue("binder_user")
+        folder = user.home / "jupyterlab"
+        env = {"JUPYTERLAB_SETTINGS_DIR": str(settings(folder))}
+        subprocess.run(["chown", "-R", f"{binder.NAME}:{binder.NAME}", str(folder)], check=True)
+        server = user.popen([str(user.venv / "bin" / "jupyter-lab"), *arguments,
+                             f"--ServerApp.root_dir={user.repo / 'labs'}",
+                             f"--LabApp.workspaces_dir={folder / 'workspaces'}"], env=env)
+    else:
+        shutil.copytree(ROOT / "labs", tmp_path / "labs")
+        env = {k: v for k, v in os.environ.items() if k != "ZTM_STATIC_SITE"}
+        env["JUPYTERLAB_SETTINGS_DIR"] = str(settings(tmp_path))
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "jupyter-lab"), *arguments, "--allow-root",
+             f"--ServerApp.root_dir={tmp_path / 'labs'}",
+             f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -58,6 +79,13 @@ def jupyterlab(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def expected_checks():
+    """What the lab's # NBVAL_CHECK_OUTPUT cells should print, in order."""
+    lab = nbformat.read(ROOT / "labs" / LAB, as_version=4)
+    return [cell.metadata["expected_output"].strip() for cell in lab.cells
+            if cell.cell_type == "code" and "# NBVAL_CHECK_OUTPUT" in cell.source]
 
 
 def chart_content(page, selector):
@@ -103,6 +131,10 @@ def test_a_lab_runs_in_jupyterlab_and_its_control_panel_redraws(jupyterlab):
             errors = page.eval_on_selector_all(
                 "[data-mime-type='application/vnd.jupyter.stderr']", "es => es.map(e => e.textContent)")
             pytest.fail(f"the lab did not finish running in JupyterLab; stderr: {errors[:3]}")
+        checks = page.evaluate("""() => Array.from(document.querySelectorAll('.jp-CodeCell'))
+            .filter(c => c.querySelector('.jp-InputArea').innerText
+                         .includes('NBVAL_CHECK_OUTPUT'))
+            .map(c => c.querySelector('.jp-OutputArea').innerText.trim())""")
         drawn = page.eval_on_selector_all(
             ".jp-RenderedVegaLite", "charts => charts.filter(c => c.querySelector('svg, canvas')).length")
         panel = ".jp-Cell:has(.widget-slider) .jp-OutputArea"
@@ -118,6 +150,7 @@ def test_a_lab_runs_in_jupyterlab_and_its_control_panel_redraws(jupyterlab):
         page.wait_for_timeout(1000)
         after = chart_content(page, panel)
         browser.close()
+    assert checks == expected_checks()  # what nbval would compare
     assert drawn >= 5  # every chart of the lab, from JupyterLab's own Vega
     assert after != before
     assert outside == []
