@@ -103,7 +103,7 @@ def bars(table, category, value, series, category_title, value_title, controls=(
         baseline = {"y2": alt.Y2(datum=10.0 ** np.floor(np.log10(smallest)))}
     chart = alt.Chart(table).mark_bar().encode(
         alt.X(f"{category}:N", title=category_title, sort=list(pd.unique(table[category])),
-              axis=alt.Axis(labelAngle=0)),
+              axis=_category_axis(pd.unique(table[category]))),
         alt.XOffset(f"{series}:N", sort=names),
         alt.Y(f"{value}:Q", title=value_title,
               scale=alt.Scale(type="log") if log_y else alt.Undefined),
@@ -113,6 +113,17 @@ def bars(table, category, value, series, category_title, value_title, controls=(
         **baseline)
     chart = _filtered(chart, params).properties(width=WIDTH, height=HEIGHT)
     return chart.add_params(*[parameter for _, parameter in params]) if params else chart
+
+
+def _category_axis(categories, character=6):
+    """An axis whose labels turn when there is less room under each category than the
+    longest label needs (on a phone, say): an expression on the view's width, so it holds
+    at whatever width the chart is drawn. `character`: pixels a label character needs."""
+    room = max(len(str(name)) for name in categories) * character
+    turn = f"width / {len(categories)} < {room}"
+    return alt.Axis(labelAngle=alt.ExprRef(f"{turn} ? -40 : 0"),
+                    labelAlign=alt.ExprRef(f"{turn} ? 'right' : 'center'"),
+                    labelBaseline=alt.ExprRef(f"{turn} ? 'middle' : 'top'"))
 
 
 def latency_vs_load(simulated, theory=None, x="offered_load", x_title="offered load (ρ)",

@@ -5,7 +5,9 @@ Altair's HTML loads Vega from a CDN; here nothing is fetched from outside:
 
 - while the book is being built (the book's Sphinx extension, `_ext/offline_charts.py`,
   sets `ZTM_STATIC_SITE`), a chart becomes a `<div>` and a script that calls
-  `vegaEmbed` from the site's own copy of Vega, shipped in `_static/`;
+  `vegaEmbed` from the site's own copy of Vega, shipped in `_static/`, after fitting the
+  spec to the width of the page (`_static/ztm-charts.js`: a phone gets stacked panels and
+  narrower views), drawn as SVG so that it stays crisp if the page scales it;
 - everywhere else (JupyterLab, Binder, VS Code) it becomes the Vega-Lite 5 MIME
   bundle, which JupyterLab draws with the Vega it ships with.
 
@@ -31,7 +33,11 @@ def _render(spec):
     chart_id = "ztm-" + hashlib.sha1(f"{text}{_shown['charts']}".encode()).hexdigest()[:12]
     html = (f'<div id="{chart_id}" class="ztm-chart"></div>\n<script>(function () {{\n'
             f'  var spec = {text};\n'
-            f'  function draw() {{ vegaEmbed("#{chart_id}", spec, {{"actions": false}}); }}\n'
+            f'  function draw() {{\n'
+            f'    var chart = document.getElementById("{chart_id}");\n'
+            '    var fitted = window.ztmFit ? window.ztmFit(spec, chart.clientWidth) : spec;\n'
+            '    vegaEmbed(chart, fitted, {"actions": false, "renderer": "svg"});\n'
+            '  }\n'
             '  if (window.vegaEmbed) { draw(); } else { window.addEventListener("load", draw); }\n'
             '})();</script>')
     return {"text/html": html}
