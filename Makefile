@@ -15,7 +15,7 @@ book: $(READY)
 
 # The browser tests read the built site: build it first if it is missing.
 test: $(READY) _build/html/index.html
-	$(BIN)/python -m pytest --nbval
+	$(BIN)/python -m pytest --nbval --durations=12
 
 _build/html/index.html: | $(READY)
 	$(MAKE) book
