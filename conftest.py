@@ -9,12 +9,14 @@ binder" tests labs/cache.ipynb`.
 
 Each lab runs once per session. When the Binder-like run is part of the session (under CI),
 it executes every lab as its user, and the direct runs of `labs/*.ipynb` are deselected;
-otherwise nbval runs them here. Real software is measured once per session too: by the
+otherwise nbval runs them here. Its environment is built in the background from the start,
+and what needs it runs last. Real software is measured once per session too: by the
 reality lab in the Binder-like run, or else by `reality_measurement` here, whose result the
 reality lab then shows if this session executes it later.
 """
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -25,6 +27,7 @@ from tests import binder
 
 ROOT = Path(__file__).resolve().parent
 BINDER_LABS = pytest.StashKey[list]()  # the labs this session runs as the Binder user
+BINDER_BUILD = pytest.StashKey[object]()  # the Binder-like environment, being built
 
 
 def is_lab(item):
@@ -75,6 +78,27 @@ def pytest_collection_modifyitems(config, items):
     if here:
         config.hook.pytest_deselected(items=here)
         items[:] = [item for item in items if not is_lab(item)]
+    # What needs the Binder-like environment goes last, and the environment is built in the
+    # background meanwhile: installing a fresh venv takes about a minute, which the unit
+    # and site tests fill.
+    last = [item for item in items if needs_binder(item)]
+    items[:] = [item for item in items if not needs_binder(item)] + last
+    if not config.option.collectonly:
+        config.stash[BINDER_BUILD] = ThreadPoolExecutor(1).submit(binder.BinderUser().__enter__)
+
+
+def needs_binder(item):
+    """Whether `item` uses the Binder-like run (in a session that has it): its own tests,
+    JupyterLab (run as its user) and the live tests (which check its reality lab)."""
+    return bool(item.get_closest_marker("binder") or item.get_closest_marker("live")
+                or item.path.name == "test_jupyterlab.py")
+
+
+def pytest_sessionfinish(session):
+    """Remove the Binder-like user, its home and copies, however the session ended."""
+    build = session.config.stash.get(BINDER_BUILD, None)
+    if build is not None and build.exception() is None:
+        build.result().close()
 
 
 def pytest_report_header(config):
@@ -91,11 +115,16 @@ def fail_or_skip(why):
 
 
 @pytest.fixture(scope="session")
-def binder_user():
-    """The Binder-like user with its Python, venv and copy of the repository (tests/binder.py)."""
+def binder_user(request):
+    """The Binder-like user with its Python, venv and copy of the repository (tests/binder.py):
+    built in the background since collection, or now if this session did not plan it."""
     why = binder.why_not()
     if why:
         fail_or_skip(f"no Binder-like run: {why}")
+    build = request.config.stash.get(BINDER_BUILD, None)
+    if build is not None:
+        yield build.result()  # removed by pytest_sessionfinish
+        return
     with binder.BinderUser() as user:
         yield user
 
