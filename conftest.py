@@ -16,6 +16,7 @@ reality lab then shows if this session executes it later.
 """
 
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -155,10 +156,11 @@ def reality_measurement(request, require_reality, tmp_path_factory):
 
     In the Binder-like run, what its reality lab measured; else measured here, saved, and
     shown by the labs this session executes afterwards (ZTM_REALITY=stored)."""
+    saved = tmp_path_factory.mktemp("reality") / "measured.json"  # kept for a look afterwards
     if request.config.stash.get(BINDER_LABS, None) is not None:
-        session = reality.Session(request.getfixturevalue("binder_labs").reality(), live=False)
+        shutil.copy(request.getfixturevalue("binder_labs").reality(), saved)
+        session = reality.Session(saved, live=False)
         return {step: session.run(step) for step in reality.STEPS}
-    saved = tmp_path_factory.mktemp("reality") / "measured.json"
     session = reality.Session(saved, live=True)
     results = {step: session.run(step) for step in reality.STEPS}
     session.save(saved)

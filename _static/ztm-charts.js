@@ -10,7 +10,8 @@
  * Whatever is still too wide is scaled down by ztm.css. */
 (function () {
   var AXIS = 70;       /* px beside a view: the y axis, its title and padding */
-  var ENTRY = 150;     /* px one legend entry needs */
+  var ENTRY = 150;     /* px a legend entry needs, when its labels are not known */
+  var LABEL = 6;       /* px a character of a legend label needs */
   var CHARACTER = 7.5; /* px a character of a (bold, 13 px) title needs */
   var NARROWEST = 160; /* px: narrower than this a view says nothing */
   var CHANNELS = ["color", "shape", "strokeDash"];
@@ -42,8 +43,10 @@
       var legend = encoding.legend = encoding.legend || {};
       legend.orient = "top";
       var entries = encoding.scale && encoding.scale.domain;
-      if (!entries || entries.length * ENTRY > room) {
-        legend.columns = Math.max(1, Math.floor(room / ENTRY));
+      var entry = entries ? 30 + LABEL * Math.max.apply(null, entries.map(function (name) {
+        return String(name).length; })) : ENTRY;
+      if (!entries || entries.length * entry > room) {
+        legend.columns = Math.max(1, Math.floor(room / entry));
       }
     });
     (view.layer || []).forEach(function (layer) { legends(layer, room); });

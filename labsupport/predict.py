@@ -38,7 +38,7 @@ def back_to_back(measured, margin=0.005):
     the backend taking the first to taking the second (by the backend's own clock);
     `drawn`: the first one's drawn service time. occupied >= drawn always: a backend cannot
     take the next request before its sleep is over."""
-    pairs = []
+    pairs = [pd.DataFrame(columns=["backend", "occupied", "drawn"])]
     for backend, rows in measured[measured["status"] == 200].groupby("backend"):
         rows = rows.sort_values("started")
         started, drawn, sent = (rows[column].to_numpy() for column in
