@@ -28,7 +28,8 @@ TIMING_CELL = f"""
 import json, time
 from labsupport.widgets import panels
 timings = []
-for draw, defaults in panels:
+for draw, knobs in panels:
+    defaults = {{knob.name: knob.default for knob in knobs}}
     runs = []
     for _ in range({REPEATS}):
         started = time.perf_counter()

@@ -30,11 +30,23 @@ def _down_periods(rng, mtbf, mttr, horizon):
     return np.minimum(starts, horizon), np.minimum(ends, horizon)
 
 
+MAX_CYCLES = 2_000_000
+"""Up-and-down cycles one run may draw, for all machines together (memory: ~100 MB)."""
+
+
 def simulate_uptime(mtbf, mttr, servers, horizon, seed=1):
-    """Share of `horizon` seconds during which at least one of `servers` machines was up."""
+    """Share of `horizon` seconds during which at least one of `servers` machines was up.
+
+    Its work grows with the cycles it draws, servers * horizon / (mtbf + mttr): at most
+    MAX_CYCLES."""
     mtbf, mttr = checks.positive("mtbf", mtbf), checks.positive("mttr", mttr)
-    servers = checks.count("servers", servers)
+    servers = checks.count("servers", servers, maximum=checks.MAX_SERVERS)
     horizon = checks.positive("horizon", horizon)
+    seed = checks.count("seed", seed, minimum=0, maximum=checks.MAX_SEED)
+    if servers * horizon / (mtbf + mttr) > MAX_CYCLES:
+        raise ValueError(f"servers * horizon / (mtbf + mttr), the up-and-down cycles to draw, "
+                         f"must be at most {MAX_CYCLES:,}, got "
+                         f"{servers * horizon / (mtbf + mttr):,.0f}")
     rng = np.random.default_rng(seed)
     times, changes = [], []
     for _ in range(servers):

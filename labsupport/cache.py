@@ -31,9 +31,10 @@ class Store:
     """Up to `capacity` items, each a (value, expires_at) pair, evicting by `policy`."""
 
     def __init__(self, capacity, policy="lru", ttl=None):
-        self.capacity = checks.count("capacity", capacity, minimum=0)
+        self.capacity = checks.count("capacity", capacity, minimum=0, maximum=checks.MAX_KEYS)
         self.policy = checks.one_of("policy", policy, POLICIES)
-        self.ttl = None if ttl is None else checks.non_negative("ttl", ttl)
+        self.ttl = None if ttl is None else checks.non_negative("ttl", ttl,
+                                                                 maximum=checks.MAX_TIME)
         self.items = OrderedDict()            # key -> (value, expires_at); order = LRU/FIFO
         self.uses = {}                        # key -> uses, for LFU
         self.by_uses = defaultdict(OrderedDict)  # uses -> keys with that many, oldest first
@@ -104,7 +105,10 @@ class Store:
 def replay(keys, capacity, policy="lru"):
     """Run `keys` through an empty store, filling it on every miss; True for each hit."""
     store, hits = Store(capacity, policy), []
+    keys = checks.sequence("keys", keys)
     for key in keys:
+        if not isinstance(key, (str, int, float, bytes, tuple)) or isinstance(key, bool):
+            raise ValueError(f"keys must be numbers or strings, got {key!r}")
         hit = store.get(key, 0.0) is not None
         if not hit:
             store.set(key, True, 0.0)
@@ -133,10 +137,9 @@ class Cache:
         Store(self.capacity, self.policy, self.ttl)  # checks capacity, policy and ttl
         checks.one_of("on_write", self.on_write, ON_WRITE)
         for name in ("server", "database"):
-            if not isinstance(getattr(self, name), Server):
-                raise ValueError(f"{name} must be a Server, got {getattr(self, name)!r}")
+            checks.instance(name, getattr(self, name), Server, "a Server")
         if self.flush_at is not None:
-            checks.non_negative("flush_at", self.flush_at)
+            checks.non_negative("flush_at", self.flush_at, maximum=checks.MAX_TIME)
 
     def capacity_for(self, workload):
         """Requests per second the database can take: the worst case, every request a miss.

@@ -17,8 +17,9 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from . import render  # noqa: F401  (registers and enables the offline renderer)
+from . import checks, render  # noqa: F401  (render registers and enables the offline renderer)
 from .metrics import headline, over_time
+from .simulate import Result
 
 WIDTH, HEIGHT = 560, 300
 METRIC_COLOURS = {"mean": "#4c78a8", "p50": "#54a24b", "p99": "#e45756"}
@@ -32,11 +33,14 @@ alt.data_transformers.disable_max_rows()
 
 def control(column, values, name, kind="slider"):
     """An Altair parameter over `column`: a "slider" (evenly spaced values), "select" or "radio"."""
-    values = sorted(pd.unique(pd.Series(values)).tolist())
+    values = sorted(pd.unique(pd.Series(checks.sequence("values", values))).tolist())
+    if not values:
+        raise ValueError("values must hold at least one value for the control")
     if kind == "slider":
         steps = pd.Series(values).diff().dropna().round(12).unique()
         if len(steps) > 1:
-            raise ValueError(f"values must be evenly spaced for a slider, got {values!r}")
+            raise ValueError(f"values must be evenly spaced for a slider, "
+                             f"got {checks.shown(values)}")
         binding = alt.binding_range(min=values[0], max=values[-1], name=name,
                                     step=float(steps[0]) if len(steps) else 1)
     elif kind == "select":
@@ -62,6 +66,11 @@ def _filtered(chart, params):
 
 def _controls(table, controls):
     """(column, parameter) pairs for (column, label, kind) triples."""
+    for control_spec in checks.sequence("controls", controls):
+        if not isinstance(control_spec, tuple) or len(control_spec) != 3:
+            raise ValueError(f"controls must be (column, label, kind) triples, "
+                             f"got {control_spec!r}")
+        checks.columns("table", table, control_spec[0])
     return [(column, control(column, table[column], label, kind))
             for column, label, kind in controls]
 
@@ -72,6 +81,7 @@ def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False, thres
 
     threshold: optional (value, label) drawn as a dashed horizontal rule (a target, say).
     """
+    checks.columns("table", table, x, y, series)
     params = _controls(table, controls)
     names = list(pd.unique(table[series]))
     chart = alt.Chart(table).mark_line(point=True).encode(
@@ -95,6 +105,7 @@ def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False, thres
 def bars(table, category, value, series, category_title, value_title, controls=(),
          log_y=False):
     """Grouped bars: one group per `category`, one bar per `series` in it."""
+    checks.columns("table", table, category, value, series)
     params = _controls(table, controls)
     names = list(pd.unique(table[series]))
     baseline = {}
@@ -138,6 +149,10 @@ def latency_vs_load(simulated, theory=None, x="offered_load", x_title="offered l
     controls: (column, label, kind) for each kernel-free control, kind "slider",
         "select" or "radio"; both tables need the column.
     """
+    checks.one_of("series", series, ("metric", *getattr(simulated, "columns", ())))
+    checks.columns("simulated", simulated, x, *[f"{m}_latency" for m in metrics])
+    if theory is not None:
+        checks.columns("theory", theory, x, "metric", "latency")
     params = _controls(simulated, controls)
     keep = [x] + [column for column, _, _ in controls] + ([] if series == "metric" else [series])
     points = simulated.melt(id_vars=keep, value_vars=[f"{m}_latency" for m in metrics],
@@ -183,6 +198,7 @@ def timeline(table, events=(), title=None):
 
     table: from `metrics.over_time`; events: (time, label) pairs drawn as rules.
     """
+    checks.columns("table", table, "time", "p50", "p99")
     latency = table.melt(id_vars="time", value_vars=["p50", "p99"], var_name="metric",
                          value_name="latency")
     latency["latency_ms"] = latency["latency"] * 1000
@@ -217,6 +233,7 @@ def timeline(table, events=(), title=None):
 
 def run_timeline(result, bin_seconds=1.0):
     """`timeline` of one run: its requests per time bin, its events marked, its headline."""
+    checks.instance("result", result, Result, "the Result of simulate()")
     events = [(time, f"{component} {event}")
               for time, component, event in result.events.itertuples(index=False)]
     return timeline(over_time(result.requests, bin_seconds), events=events,
@@ -225,6 +242,8 @@ def run_timeline(result, bin_seconds=1.0):
 
 def latency_distribution(requests, bins=50):
     """Histogram of served requests' latency, with the p50 and p99 marked."""
+    checks.columns("requests", requests, "outcome", "latency")
+    bins = checks.count("bins", bins, maximum=1000)
     latency_ms = requests.loc[requests["outcome"] == "ok", "latency"].to_numpy() * 1000
     counts, edges = np.histogram(latency_ms, bins=bins)
     histogram = pd.DataFrame({"from_ms": edges[:-1], "to_ms": edges[1:], "requests": counts})
@@ -249,6 +268,8 @@ def latency_cdf(requests_by_name, series="design"):
 
     requests_by_name: {name: requests table}. Reads p50 and p99 off at 0.5 and 0.99.
     """
+    for name, requests in checks.keys("requests_by_name", requests_by_name).items():
+        checks.columns(f"requests_by_name[{name!r}]", requests, "outcome", "latency")
     shares = np.linspace(0, 0.999, 400)
     rows = [pd.DataFrame({series: name, "share": shares,
                           "latency_ms": np.quantile(

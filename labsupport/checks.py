@@ -4,61 +4,184 @@ A reader who types a negative arrival rate or zero servers into a lab should
 get one clear sentence back, not a hang or a stack trace from deep inside
 simpy. Every component checks its parameters with these helpers; each raises
 `ValueError` with a message that names the parameter and what it accepts.
+
+The limits below bound the work of any run: what a reader can ask for, the
+simulation can finish in bounded time and memory. They are far above anything
+the book needs; the simulation appendix explains them.
 """
 
 import math
+import reprlib
 from numbers import Integral, Real
 
+MAX_REQUESTS = 2_000_000
+"""Requests one workload may make (a run's memory grows with them: well under 1 GiB)."""
+MAX_TIME = 1e9
+"""Seconds of simulated time a run may span (about 32 years): arrivals, drain, failures."""
+MIN_SERVICE_TIME = 1e-9
+"""Shortest mean service time, in seconds (a nanosecond)."""
+MAX_RATE = 1e7
+"""Requests per second a workload may send."""
+MIN_RATE = 1e-6
+"""Requests per second a workload must at least send (one in about 12 days)."""
+MAX_KEYS = 1_000_000
+"""Distinct keys (items) a workload may ask for, and a cache may hold."""
+MAX_CLIENTS = 1_000_000
+"""Users a workload may have."""
+MAX_SKEW = 100.0
+"""Largest Zipf exponent (web traffic is 0.5 to 1.5; beyond 10 one key takes everything)."""
+MAX_WORKERS = 1_000
+"""Workers one server may have."""
+MAX_SERVERS = 100
+"""Servers one balancer may front (each request looks at all of them)."""
+MAX_REPLICAS = 100
+"""Replicas one database may have (each write is copied to all of them)."""
+MAX_LOOKS = 20_000_000
+"""The most looks at servers a balancer may take in one run: servers * requests, since a
+policy such as least connections, or a retry, looks at each server (a few seconds at most)."""
+MAX_COPIES = 1_000_000
+"""The most copies of writes one run may make: a database copies every write to each replica
+(replicas * writes; each copy is an event of its own, about ten seconds at most)."""
+MAX_FAILURES = 10_000
+"""Failures one server may be given."""
+MAX_CHECKS = 1_000
+"""Largest `unhealthy_after`: failed health checks before a server is taken out."""
+MAX_SPEED = 1_000.0
+"""How many times faster (or slower, 1 / MAX_SPEED) than size 1 a machine may be."""
+MAX_SEED = 2**63 - 1
+"""Largest seed."""
 
-def _real(name, value):
-    if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
+
+_REPR = reprlib.Repr()
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxarray = 6
+_REPR.maxstring, _REPR.maxother = 60, 80
 
 
-def positive(name, value):
-    """`value` as a float; it must be a finite number > 0."""
-    number = _real(name, value)
-    if not (0 < number < math.inf):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return number
+def shown(value):
+    """`value` as a message shows it: cut short, so a list of a million is not printed."""
+    return _REPR.repr(value)
 
 
-def non_negative(name, value, allow_inf=False):
-    """`value` as a float; it must be >= 0 (and finite unless `allow_inf`)."""
-    number = _real(name, value)
-    if number < 0 or (number == math.inf and not allow_inf):
+def _show(number):
+    """A limit as a reader writes it: 1,000,000,000 rather than 1e+09."""
+    return f"{int(number):,}" if number == int(number) and abs(number) <= 1e15 else f"{number:g}"
+
+
+def number(name, value):
+    """`value` as a float; it must be a number, not NaN (a huge integer becomes infinity)."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{name} must be a number, got {shown(value)}")
+    figure = float(value) if not isinstance(value, Integral) or abs(value) < 2**1000 \
+        else math.copysign(math.inf, value)
+    if math.isnan(figure):
+        raise ValueError(f"{name} must be a number, got {shown(value)}")
+    return figure
+
+
+def positive(name, value, maximum=math.inf, minimum=0.0):
+    """`value` as a float; it must be a finite number > 0, at least `minimum` (if given)
+    and at most `maximum`."""
+    figure = number(name, value)
+    if not 0 < figure < math.inf or not minimum <= figure <= maximum:
+        limit = "a finite number > 0" if minimum == 0 else f"a number >= {minimum:g}"
+        limit += "" if maximum == math.inf else f" and at most {_show(maximum)}"
+        raise ValueError(f"{name} must be {limit}, got {shown(value)}")
+    return figure
+
+
+def non_negative(name, value, allow_inf=False, maximum=math.inf):
+    """`value` as a float; it must be >= 0, finite unless `allow_inf`, at most `maximum`
+    (infinity, when allowed, is always accepted)."""
+    figure = number(name, value)
+    if figure < 0 or (figure == math.inf and not allow_inf) or maximum < figure < math.inf:
         limit = "a number >= 0" if allow_inf else "a finite number >= 0"
-        raise ValueError(f"{name} must be {limit}, got {value!r}")
-    return number
+        limit += "" if maximum == math.inf else f" and at most {_show(maximum)}"
+        raise ValueError(f"{name} must be {limit}, got {shown(value)}")
+    return figure
 
 
 def share(name, value):
     """`value` as a float; it must lie in [0, 1]."""
-    number = _real(name, value)
-    if not 0 <= number <= 1:
-        raise ValueError(f"{name} must be a share between 0 and 1, got {value!r}")
-    return number
+    figure = number(name, value)
+    if not 0 <= figure <= 1:
+        raise ValueError(f"{name} must be a share between 0 and 1, got {shown(value)}")
+    return figure
 
 
 def open_share(name, value):
     """`value` as a float; it must lie strictly between 0 and 1 (a quantile, say)."""
-    number = _real(name, value)
-    if not 0 < number < 1:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
-    return number
+    figure = number(name, value)
+    if not 0 < figure < 1:
+        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {shown(value)}")
+    return figure
 
 
-def count(name, value, minimum=1):
-    """`value` as an int; it must be an integer >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def count(name, value, minimum=1, maximum=None):
+    """`value` as an int; it must be an integer >= `minimum` (and <= `maximum`)."""
+    limit = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum:,}"
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum \
+            or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be an integer {limit}, got {shown(value)}")
     return int(value)
 
 
 def one_of(name, value, choices):
     """`value` unchanged; it must be one of `choices`."""
-    if value not in choices:
+    if not isinstance(value, (str, Real, type(None))) or value not in choices:
         accepted = ", ".join(repr(choice) for choice in choices)
-        raise ValueError(f"{name} must be one of {accepted}, got {value!r}")
+        raise ValueError(f"{name} must be one of {accepted}, got {shown(value)}")
     return value
+
+
+def flag(name, value):
+    """`value`; it must be True or False."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {shown(value)}")
+    return value
+
+
+def text(name, value):
+    """`value`; it must be a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {shown(value)}")
+    return value
+
+
+def sequence(name, value, maximum=MAX_REQUESTS):
+    """`value` as a tuple; it must be a list, tuple or array of at most `maximum` items."""
+    if isinstance(value, (str, bytes, dict, set)) or not hasattr(value, "__len__") \
+            or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name} must be a sequence (a list or tuple), got {shown(value)}")
+    if len(value) > maximum:
+        raise ValueError(f"{name} must have at most {maximum:,} items, got {len(value):,}")
+    return tuple(value)
+
+
+def instance(name, value, kind, what):
+    """`value`; it must be an instance of `kind` (described as `what`)."""
+    if not isinstance(value, kind):
+        raise ValueError(f"{name} must be {what}, got {shown(value)}")
+    return value
+
+
+def columns(name, table, *needed):
+    """`table`; it must be a table (a pandas DataFrame) with the columns `needed`."""
+    if not hasattr(table, "columns") or not hasattr(table, "loc"):
+        raise ValueError(f"{name} must be a table (a pandas DataFrame), "
+                         f"got {type(table).__name__}")
+    missing = [column for column in needed if column not in table.columns]
+    if missing:
+        raise ValueError(f"{name} must have the columns {', '.join(map(repr, needed))}; "
+                         f"missing {', '.join(map(repr, missing))}")
+    return table
+
+
+def keys(name, mapping, *needed):
+    """`mapping`; it must be a dict with the keys `needed`."""
+    if not isinstance(mapping, dict):
+        raise ValueError(f"{name} must be a dict, got {shown(mapping)}")
+    missing = [key for key in needed if key not in mapping]
+    if missing:
+        raise ValueError(f"{name} must have {', '.join(map(repr, needed))}; "
+                         f"missing {', '.join(map(repr, missing))}")
+    return mapping

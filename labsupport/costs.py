@@ -22,9 +22,9 @@ class PriceList:
     largest: int = 64          # the biggest size on sale
 
     def __post_init__(self):
-        checks.positive("base_price", self.base_price)
-        checks.positive("premium", self.premium)
-        checks.count("largest", self.largest)
+        checks.positive("base_price", self.base_price, maximum=1e9)
+        checks.positive("premium", self.premium, maximum=3.0)
+        checks.count("largest", self.largest, maximum=int(checks.MAX_SPEED))
 
     def machine(self, size):
         """Monthly price of one machine of `size` (its speed relative to size 1)."""
@@ -36,4 +36,4 @@ class PriceList:
 
     def design(self, size, servers):
         """Monthly price of `servers` machines of `size`."""
-        return checks.count("servers", servers) * self.machine(size)
+        return checks.count("servers", servers, maximum=10**6) * self.machine(size)

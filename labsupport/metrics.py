@@ -13,6 +13,7 @@ request has no meaningful latency, and it is counted under its outcome instead.
 import numpy as np
 import pandas as pd
 
+from . import checks
 from .log import OK, OUTCOMES
 
 
@@ -72,6 +73,8 @@ def over_time(requests, bin_seconds=1.0):
     Returns one row per bin: `time` (bin start, seconds), `p50`, `p99`,
     `mean` (seconds) and a count column for each outcome.
     """
+    checks.columns("requests", requests, "arrival", "outcome", "latency")
+    checks.positive("bin_seconds", bin_seconds, maximum=checks.MAX_TIME)
     bins = (requests["arrival"] // bin_seconds) * bin_seconds
     served = requests[requests["outcome"] == OK].groupby(bins, observed=True)["latency"]
     latency = pd.DataFrame({"p50": served.quantile(0.5), "p99": served.quantile(0.99),

@@ -14,6 +14,7 @@ import math
 
 import pandas as pd
 
+from . import checks
 from .balancer import Balancer
 from .loopback import BACKENDS
 from .server import Server
@@ -24,6 +25,7 @@ from .workload import Trace, Workload
 def predict(policy, arrival_rate, calibration, requests=40_000, seed=1,
             distribution="exponential"):
     """Mean latency (s) the model predicts through the bench: simulated balancer plus overhead."""
+    checks.keys("calibration", calibration, "service_time", "overhead")
     server = Server(mean_service_time=calibration["service_time"], distribution=distribution)
     system = Balancer.of(BACKENDS, server, policy=policy, health_check_interval=None)
     result = simulate(system, Workload(arrival_rate=arrival_rate, requests=requests, seed=seed))
@@ -68,6 +70,8 @@ def replay(measured, calibration):
     `measured`, indexed like it. With the sampling noise gone (same arrivals, same service
     times, same routing), what is left between this and the measurement is what the model
     leaves out, not chance."""
+    checks.keys("calibration", calibration, "backend_overhead", "overhead")
+    checks.columns("measured", measured, "status", "backend", "sent", "started", "drawn")
     overhead = backend_overhead(measured, calibration["backend_overhead"])
     served = measured[measured["status"] == 200]
     latency = pd.Series(float("nan"), index=served.index)
@@ -83,6 +87,8 @@ def spread(policy, arrival_rate, requests, calibration, seeds=100):
     """How far one run's mean latency strays by chance: the relative standard deviation of
     the model's mean over `seeds` runs of `requests` requests (a run this short has not
     settled, the more so near saturation: the simulation appendix measures it)."""
+    checks.keys("calibration", calibration, "service_time", "overhead")
+    checks.count("seeds", seeds, minimum=2, maximum=10_000)
     server = Server(mean_service_time=calibration["service_time"])
     system = Balancer.of(BACKENDS, server, policy=policy, health_check_interval=None)
     means = pd.Series([simulate(system, Workload(arrival_rate=arrival_rate, requests=requests,
@@ -94,6 +100,7 @@ def spread(policy, arrival_rate, requests, calibration, seeds=100):
 def predicted_curve(policy, calibration, distribution="exponential",
                     loads=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), requests=8_000):
     """The model's mean latency (ms) at shares of the calibrated capacity: one row per load."""
+    checks.keys("calibration", calibration, "capacity", "service_time", "overhead")
     rate = calibration["capacity"]
     return pd.DataFrame({"load": loads, "predicted_ms": [
         1000 * predict(policy, load * rate, calibration, requests, distribution=distribution)
@@ -103,6 +110,7 @@ def predicted_curve(policy, calibration, distribution="exponential",
 def predict_failures(policy, arrival_rate, calibration, down, up, seconds=8.0):
     """Requests the model fails among those that arrive while backend 2 is down (from
     `down` to `up` seconds), with no health checks and no retries."""
+    checks.keys("calibration", calibration, "service_time")
     servers = [Server(mean_service_time=calibration["service_time"])] * BACKENDS
     servers[1] = Server(mean_service_time=calibration["service_time"], failures=((down, up),))
     system = Balancer(servers=tuple(servers), policy=policy, health_check_interval=None)
@@ -123,6 +131,12 @@ def passive_check_failures(down, up, fail_timeout, caught):
     this time in whole seconds (`ngx_time()`) and leaves a backend out while
     now - failed_at <= fail_timeout, so each probe comes fail_timeout + 1 whole seconds
     after the second of the failure before it (source: ngx_http_upstream_round_robin.c)."""
+    down, up = checks.non_negative("down", down), checks.non_negative("up", up)
+    fail_timeout = checks.count("fail_timeout", fail_timeout, maximum=3600)
+    if not down <= up:
+        raise ValueError(f"up must not be before down, got down={down}, up={up}")
+    if up - down > 1e6:
+        raise ValueError(f"up - down must be at most 1,000,000 seconds, got {up - down:g}")
     failures = 0 if caught else 1
     failed_at = math.floor(down)
     while failed_at + fail_timeout + 1 < up:

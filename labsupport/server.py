@@ -46,6 +46,26 @@ def request_sizes(distribution, draws):
     return (PARETO_SHAPE - 1) / PARETO_SHAPE * np.exp(draws / PARETO_SHAPE)
 
 
+def failure_windows(failures):
+    """`failures` checked: (fail_at, recover_at) pairs in seconds, in time order, each
+    fail_at < recover_at (recover_at may be inf: never); returned as a tuple of pairs."""
+    windows, previous_end = [], 0.0
+    for failure in checks.sequence("failures", failures, maximum=checks.MAX_FAILURES):
+        if isinstance(failure, (str, bytes)) or not hasattr(failure, "__len__") \
+                or len(failure) != 2:
+            raise ValueError(f"failures must be (fail_at, recover_at) pairs, "
+                             f"got {checks.shown(failure)}")
+        fail_at = checks.non_negative("failures: fail_at", failure[0], maximum=checks.MAX_TIME)
+        recover_at = checks.non_negative("failures: recover_at", failure[1], allow_inf=True,
+                                         maximum=checks.MAX_TIME)
+        if not previous_end <= fail_at < recover_at:
+            raise ValueError("failures must be in time order with fail_at < recover_at, "
+                             f"got {checks.shown(failures)}")
+        windows.append((fail_at, recover_at))
+        previous_end = recover_at
+    return tuple(windows)
+
+
 @dataclass(frozen=True)
 class Server:
     """One machine: `workers` serving in parallel, each at `speed` times the base rate.
@@ -66,24 +86,20 @@ class Server:
     write_service_time: float | None = None
 
     def __post_init__(self):
-        checks.count("workers", self.workers, minimum=1)
-        checks.positive("mean_service_time", self.mean_service_time)
+        checks.count("workers", self.workers, maximum=checks.MAX_WORKERS)
+        checks.positive("mean_service_time", self.mean_service_time, maximum=checks.MAX_TIME,
+                        minimum=checks.MIN_SERVICE_TIME)
         checks.one_of("distribution", self.distribution, DISTRIBUTIONS)
-        checks.positive("speed", self.speed)
-        if self.write_service_time is not None:
-            checks.positive("write_service_time", self.write_service_time)
+        checks.positive("speed", self.speed, maximum=checks.MAX_SPEED,
+                        minimum=1 / checks.MAX_SPEED)
         if self.queue_limit is not None:
-            checks.count("queue_limit", self.queue_limit, minimum=0)
-        previous_end = 0.0
-        for failure in self.failures:
-            if len(failure) != 2:
-                raise ValueError(f"failures must be (fail_at, recover_at) pairs, got {failure!r}")
-            fail_at = checks.non_negative("failures: fail_at", failure[0])
-            recover_at = checks.non_negative("failures: recover_at", failure[1], allow_inf=True)
-            if not previous_end <= fail_at < recover_at:
-                raise ValueError("failures must be in time order with fail_at < recover_at, "
-                                 f"got {self.failures!r}")
-            previous_end = recover_at
+            checks.count("queue_limit", self.queue_limit, minimum=0,
+                         maximum=checks.MAX_REQUESTS)
+        checks.text("name", self.name)
+        if self.write_service_time is not None:
+            checks.positive("write_service_time", self.write_service_time,
+                            maximum=checks.MAX_TIME, minimum=checks.MIN_SERVICE_TIME)
+        object.__setattr__(self, "failures", failure_windows(self.failures))
 
     @property
     def capacity(self):

@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 
+from . import checks
 from .simulate import simulate
 
 _pool = {}
@@ -51,7 +52,15 @@ def sweep(runs, executor=None):
 
     A run may carry a third item, a dict of labels (such as {"design": "scale up"}),
     which become columns of its row."""
-    runs = list(runs)
+    runs = list(checks.sequence("runs", runs))
+    for run in runs:
+        if not isinstance(run, tuple) or len(run) not in (2, 3) or (
+                len(run) == 3 and not isinstance(run[2], dict)):
+            raise ValueError(f"runs must be (system, workload) or (system, workload, labels) "
+                             f"tuples, got {checks.shown(run)}")
+    if executor not in (None, False) and not callable(getattr(executor, "map", None)):
+        raise ValueError(f"executor must be None, False or an executor with map(), "
+                         f"got {executor!r}")
     if executor is False or len(runs) == 1:
         rows = [_row(run) for run in runs]
     else:

@@ -6,7 +6,8 @@ closed-form results beside the simulated ones. Time is in seconds, rates in
 requests per second.
 
 - utilisation: how busy each server is (rho).
-- erlang_c: probability an arriving request has to wait (M/M/c).
+- erlang_b, erlang_c: probability all servers are busy (no waiting room), and probability
+  an arriving request has to wait (M/M/c), for up to a billion servers.
 - mmc_mean_wait, mmc_mean_response, mmc_wait_percentile: M/M/c delays.
 - mm1_mean_response, mm1_response_percentile: the single-server case.
 - mg1_mean_wait: one server with any service-time distribution (Pollaczek-Khinchine).
@@ -24,29 +25,59 @@ parameter.
 
 import math
 
-from .checks import count, non_negative, open_share, positive, share
+import numpy as np
+
+from .checks import (MAX_KEYS, MAX_SKEW, MAX_TIME, MIN_SERVICE_TIME, count, non_negative,
+                     open_share, positive, sequence, share, shown)
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 
 
+MAX_SERVERS = 10**9
+"""The most servers a formula here takes (none loops over them)."""
+MAX_RATE = 1e15
+"""The highest arrival rate a formula here takes, requests per second (with MAX_TIME, the
+longest mean time, every answer stays a finite number)."""
+
+
 def utilisation(arrival_rate, mean_service_time, servers=1):
     """Fraction of time each server is busy (rho, no unit); >= 1 means unstable."""
-    arrival_rate = positive("arrival_rate", arrival_rate)
-    mean_service_time = positive("mean_service_time", mean_service_time)
-    return arrival_rate * mean_service_time / count("servers", servers)
+    arrival_rate = positive("arrival_rate", arrival_rate, maximum=MAX_RATE)
+    mean_service_time = positive("mean_service_time", mean_service_time, maximum=MAX_TIME,
+                                 minimum=MIN_SERVICE_TIME)
+    return arrival_rate * mean_service_time / count("servers", servers, maximum=MAX_SERVERS)
+
+
+def erlang_b(offered_load, servers):
+    """Probability that all `servers` are busy, for a Poisson `offered_load` (in Erlangs)
+    with no waiting room (Erlang B), for offered_load < servers.
+
+    B = P(N = c) / P(N <= c) for N Poisson with mean a = offered_load. P(N = c) comes from
+    logarithms (no overflow), and P(N > c) is summed from c upwards, where its terms shrink
+    at least geometrically (a / k < 1): a few dozen terms for ten servers, at most a few
+    hundred thousand for a billion a hair below capacity, never a loop over all of them."""
+    if offered_load <= 0:  # so little traffic that its product underflowed: never blocked
+        return 0.0
+    term = math.exp(servers * math.log(offered_load) - offered_load
+                    - math.lgamma(servers + 1))
+    tail, k, next_term = 0.0, servers, term
+    while True:
+        k += 1
+        next_term *= offered_load / k
+        tail += next_term
+        if next_term <= 1e-17 * max(tail, term, 1e-300):
+            break
+    return term / (1 - tail)
 
 
 def erlang_c(arrival_rate, mean_service_time, servers):
     """Probability that an arriving request must wait in M/M/c (Erlang C); 1.0 if unstable.
 
-    Uses the Erlang B recurrence, so it stays finite for 1000 servers."""
+    From Erlang B: C = B / (1 - rho (1 - B)); stable for any number of servers."""
     rho = utilisation(arrival_rate, mean_service_time, servers)
     if rho >= 1:
         return 1.0
-    offered_load = arrival_rate * mean_service_time  # in Erlangs
-    blocking = 1.0  # Erlang B with 0 servers
-    for k in range(1, servers + 1):
-        blocking = offered_load * blocking / (k + offered_load * blocking)
+    blocking = erlang_b(arrival_rate * mean_service_time, servers)
     return blocking / (1 - rho * (1 - blocking))
 
 
@@ -106,15 +137,15 @@ def mmc_wait_percentile(arrival_rate, mean_service_time, servers, q):
 
 def littles_law_in_system(arrival_rate, mean_response_time):
     """Mean number of requests in the system, L = arrival_rate * mean_response_time."""
-    return positive("arrival_rate", arrival_rate) * positive(
-        "mean_response_time", mean_response_time)
+    return positive("arrival_rate", arrival_rate, maximum=MAX_RATE) * positive(
+        "mean_response_time", mean_response_time, maximum=MAX_TIME)
 
 
 def availability(mtbf, mttr):
     """Steady-state fraction of time one server is up, MTBF / (MTBF + MTTR).
 
     mtbf and mttr in seconds (or any one unit, as long as both share it)."""
-    mtbf, mttr = positive("mtbf", mtbf), positive("mttr", mttr)
+    mtbf, mttr = positive("mtbf", mtbf, maximum=1e12), positive("mttr", mttr, maximum=1e12)
     return mtbf / (mtbf + mttr)
 
 
@@ -122,8 +153,8 @@ def availability_any_of(mtbf, mttr, servers):
     """Availability of `servers` redundant copies, up while at least one is up.
 
     Failures are independent: 1 - (1 - A) ** servers."""
-    mtbf, mttr = positive("mtbf", mtbf), positive("mttr", mttr)
-    return 1 - (mttr / (mtbf + mttr)) ** count("servers", servers)
+    mtbf, mttr = positive("mtbf", mtbf, maximum=1e12), positive("mttr", mttr, maximum=1e12)
+    return 1 - (mttr / (mtbf + mttr)) ** count("servers", servers, maximum=MAX_SERVERS)
 
 
 def downtime_per_year(availability):
@@ -145,7 +176,7 @@ def mmc_curve(arrival_rates, mean_service_time, servers=1):
     The mean for any number of servers; p50 and p99 too when servers is 1 (M/M/1
     response time is exponential). Unstable rates (load >= 1) are left out."""
     rows = []
-    for rate in arrival_rates:
+    for rate in sequence("arrival_rates", arrival_rates):
         load = utilisation(rate, mean_service_time, servers)
         if load >= 1:
             continue
@@ -161,25 +192,33 @@ def mmc_curve(arrival_rates, mean_service_time, servers=1):
 def zipf_popularity(keys, skew):
     """Share of requests for each of `keys` keys, key k in proportion to 1 / (k + 1) ** skew.
 
-    skew 0 is uniform; around 1 a few keys take most requests (web pages, products)."""
-    keys = count("keys", keys)
-    skew = non_negative("skew", skew)
-    weights = [1 / (rank + 1) ** skew for rank in range(keys)]
-    total = sum(weights)
-    return [weight / total for weight in weights]
+    skew 0 is uniform; around 1 a few keys take most requests (web pages, products).
+    Worked out from logarithms, so a steep skew gives key 0 everything, not an overflow."""
+    keys = count("keys", keys, maximum=MAX_KEYS)
+    skew = non_negative("skew", skew, maximum=MAX_SKEW)
+    weights = np.exp(-skew * np.log(np.arange(1, keys + 1)))
+    return (weights / weights.sum()).tolist()
 
 
 def che_lru_hit_ratio(capacity, popularity):
     """Hit ratio of an LRU cache holding `capacity` items, requests independent with the
-    given `popularity` (shares summing to 1). Che's approximation: find the time T in
-    which `capacity` distinct keys are asked for, sum(1 - exp(-p T)) = capacity; a key is
-    then cached with probability 1 - exp(-p T)."""
-    capacity = count("capacity", capacity, minimum=0)
+    given `popularity` (each key's share of requests; scaled to sum to 1). Che's
+    approximation: find the time T in which `capacity` distinct keys are asked for,
+    sum(1 - exp(-p T)) = capacity; a key is then cached with probability 1 - exp(-p T)."""
+    capacity = count("capacity", capacity, minimum=0, maximum=MAX_KEYS)
+    shares = [non_negative("popularity", share) for share in sequence(
+        "popularity", popularity, maximum=MAX_KEYS)]
+    p = np.array(shares, dtype=float)
+    if not p.max(initial=0.0) > 0:
+        raise ValueError(f"popularity must have a share > 0 somewhere, got {shown(popularity)}")
+    p = p / p.max()  # scaled twice, so neither the sum overflows nor a share underflows
+    p = p[p > 0] / p[p > 0].sum()
+    p = p[p > 0]  # a key too rare to count next to the others is never asked for
     if capacity == 0:
         return 0.0
-    if capacity >= len(popularity):
+    if capacity >= len(p):  # every key that is ever asked for fits
         return 1.0
-    distinct = lambda t: sum(1 - math.exp(-p * t) for p in popularity)  # noqa: E731
+    distinct = lambda t: float(-np.expm1(-p * t).sum())  # noqa: E731
     low, high = 0.0, 1.0
     while distinct(high) < capacity:
         high *= 2
@@ -187,4 +226,4 @@ def che_lru_hit_ratio(capacity, popularity):
         middle = (low + high) / 2
         low, high = (middle, high) if distinct(middle) < capacity else (low, middle)
     t = (low + high) / 2
-    return sum(p * (1 - math.exp(-p * t)) for p in popularity)
+    return float((p * -np.expm1(-p * t)).sum())

@@ -26,6 +26,8 @@ import ipywidgets as widgets
 from IPython.display import HTML, Markdown, display
 from markdown_it import MarkdownIt
 
+from . import checks
+
 
 @dataclass(frozen=True)
 class Knob:
@@ -39,6 +41,27 @@ class Knob:
     step: float | None = None
     options: tuple | None = None
     unit: str = ""
+
+    def __post_init__(self):
+        checks.text("name", self.name)
+        checks.text("label", self.label)
+        if self.options is not None:
+            options = checks.sequence("options", self.options, maximum=1000)
+            values = [option[1] if isinstance(option, tuple) and len(option) == 2 else option
+                      for option in options]  # an option may be a (label, value) pair
+            if self.default not in values:
+                raise ValueError(f"default must be one of the options {values!r}, "
+                                 f"got {self.default!r}")
+            return
+        low, high = checks.number("min", self.min), checks.number("max", self.max)
+        step = checks.positive("step", self.step)
+        if not low < high:
+            raise ValueError(f"min must be below max, got min={self.min!r}, max={self.max!r}")
+        if not low <= checks.number("default", self.default) <= high:
+            raise ValueError(f"default must lie between min and max, got {self.default!r}")
+        if (high - low) / step > 100_000:
+            raise ValueError(f"step must divide max - min into at most 100,000 steps, "
+                             f"got {self.step!r}")
 
     def widget(self):
         description = f"{self.label} ({self.unit})" if self.unit else self.label
@@ -54,7 +77,8 @@ class Knob:
 
 
 panels = []
-"""(draw, defaults) of every control panel made in this session, for benchmarks/labs.py."""
+"""(draw, knobs) of every control panel made in this session, for benchmarks/labs.py and the
+fuzz tests (tests/test_fuzz.py)."""
 
 STATIC_NOTE = ("*Live controls need a running kernel: open this lab in Binder or JupyterLab "
                "(the rocket button at the top of the page), or move the figures below that "
@@ -63,6 +87,13 @@ STATIC_NOTE = ("*Live controls need a running kernel: open this lab in Binder or
 
 def control_panel(knobs, draw):
     """A panel whose knobs re-run `draw(**values)` and show the chart it returns."""
+    knobs = checks.sequence("knobs", knobs, maximum=20)
+    if not all(isinstance(knob, Knob) for knob in knobs):
+        raise ValueError(f"knobs must be a sequence of Knob, got {knobs!r}")
+    if len({knob.name for knob in knobs}) < len(knobs):
+        raise ValueError(f"knobs must have distinct names, got {[knob.name for knob in knobs]}")
+    if not callable(draw):
+        raise ValueError(f"draw must be a function of the knobs' values, got {draw!r}")
     return Panel(knobs, draw)
 
 
@@ -76,7 +107,7 @@ class Panel:
     def __init__(self, knobs, draw):
         self.draw = draw
         self.defaults = {knob.name: knob.default for knob in knobs}
-        panels.append((draw, self.defaults))
+        panels.append((draw, tuple(knobs)))
         self.static = bool(os.environ.get("ZTM_STATIC_SITE"))
         self.controls = {} if self.static else {knob.name: knob.widget() for knob in knobs}
         self.status = None if self.static else widgets.HTML()
@@ -108,7 +139,8 @@ class Panel:
 
 def answer(markdown, title="Answer"):
     """A folded answer: `markdown` hidden under `title` until the reader opens it."""
-    body = MarkdownIt().render(markdown)
+    body = MarkdownIt().render(checks.text("markdown", markdown))
+    title = html.escape(checks.text("title", title))
     # The classes are sphinx-design's, so the static site styles it like its own dropdowns.
     return HTML(f'<details class="sd-sphinx-override sd-dropdown sd-card sd-mb-3">'
                 f'<summary class="sd-summary-title sd-card-header">{title}</summary>'

@@ -24,9 +24,6 @@ import numpy as np
 from . import checks
 from .theory import zipf_popularity
 
-MAX_REQUESTS = 2_000_000
-"""A workload may make at most this many requests (memory stays well under 1 GiB)."""
-
 
 @dataclass(frozen=True)
 class Arrivals:
@@ -67,29 +64,32 @@ class Workload:
     seed: int = 1
 
     def __post_init__(self):
-        checks.positive("arrival_rate", self.arrival_rate)
+        rate = checks.positive("arrival_rate", self.arrival_rate, maximum=checks.MAX_RATE)
+        if rate < checks.MIN_RATE:
+            raise ValueError(f"arrival_rate must be at least {checks.MIN_RATE:g} (requests/s), "
+                             f"got {self.arrival_rate!r}")
         if (self.duration is None) == (self.requests is None):
             raise ValueError("give exactly one of duration (seconds > 0) or requests "
                              f"(a count >= 1), got duration={self.duration!r}, "
                              f"requests={self.requests!r}")
         if self.duration is not None:
-            checks.positive("duration", self.duration)
-            expected = self.arrival_rate * self.duration
-            if expected > MAX_REQUESTS:
-                raise ValueError(f"arrival_rate * duration must be at most {MAX_REQUESTS:,} "
-                                 f"requests, got {expected:,.0f}")
+            checks.positive("duration", self.duration, maximum=checks.MAX_TIME)
+            if rate * self.duration > checks.MAX_REQUESTS:
+                raise ValueError(f"arrival_rate * duration must be at most "
+                                 f"{checks.MAX_REQUESTS:,} requests, got "
+                                 f"{rate * self.duration:,.0f}")
         else:
-            checks.count("requests", self.requests, minimum=1)
-            if self.requests > MAX_REQUESTS:
-                raise ValueError(f"requests must be at most {MAX_REQUESTS:,}, "
-                                 f"got {self.requests:,}")
+            checks.count("requests", self.requests, maximum=checks.MAX_REQUESTS)
+            if self.requests / rate > checks.MAX_TIME:
+                raise ValueError(f"requests / arrival_rate (the seconds the arrivals last) must "
+                                 f"be at most {checks.MAX_TIME:,.0f}, "
+                                 f"got {self.requests / rate:,.0f}")
         checks.share("read_share", self.read_share)
-        checks.count("keys", self.keys, minimum=1)
-        checks.non_negative("key_skew", self.key_skew)
-        checks.count("clients", self.clients, minimum=1)
-        if not isinstance(self.own_keys, bool):
-            raise ValueError(f"own_keys must be True or False, got {self.own_keys!r}")
-        checks.count("seed", self.seed, minimum=0)
+        checks.count("keys", self.keys, maximum=checks.MAX_KEYS)
+        checks.non_negative("key_skew", self.key_skew, maximum=checks.MAX_SKEW)
+        checks.count("clients", self.clients, maximum=checks.MAX_CLIENTS)
+        checks.flag("own_keys", self.own_keys)
+        checks.count("seed", self.seed, minimum=0, maximum=checks.MAX_SEED)
 
     def generate(self):
         """Draw the requests: an `Arrivals` with one entry per request."""
@@ -145,16 +145,33 @@ class Trace:
     keys: tuple | None = None
 
     def __post_init__(self):
-        times = [checks.non_negative("times", time) for time in self.times]
+        times = [checks.non_negative("times", time, maximum=checks.MAX_TIME)
+                 for time in checks.sequence("times", self.times)]
         if not times or any(later < earlier for earlier, later in zip(times, times[1:])):
-            raise ValueError(f"times must be a non-empty increasing sequence, got {self.times!r}")
+            raise ValueError(f"times must be a non-empty increasing sequence, "
+                             f"got {checks.shown(self.times)}")
+        columns = {"times": tuple(times)}
         for name in ("sizes", "writes", "keys"):
             column = getattr(self, name)
-            if column is not None and len(column) != len(times):
-                raise ValueError(f"{name} must have one entry per time ({len(times)}), "
-                                 f"got {len(column)}")
+            if column is not None:
+                column = checks.sequence(name, column)
+                if len(column) != len(times):
+                    raise ValueError(f"{name} must have one entry per time ({len(times)}), "
+                                     f"got {len(column)}")
+                columns[name] = column
         if self.sizes is not None:
-            [checks.non_negative("sizes", size) for size in self.sizes]
+            columns["sizes"] = tuple(checks.non_negative("sizes", size, maximum=checks.MAX_TIME)
+                                     for size in columns["sizes"])
+        if self.writes is not None:
+            columns["writes"] = tuple(checks.flag("writes", bool(write) if write in (0, 1)
+                                                  and not isinstance(write, float) else write)
+                                      for write in columns["writes"])
+        if self.keys is not None:
+            columns["keys"] = tuple(checks.count("keys", key, minimum=0,
+                                                 maximum=checks.MAX_KEYS - 1)
+                                    for key in columns["keys"])
+        for name, column in columns.items():
+            object.__setattr__(self, name, column)  # as tuples, checked
 
     @property
     def read_share(self):
@@ -163,8 +180,10 @@ class Trace:
 
     @property
     def arrival_rate(self):
-        """Average requests per second over the trace."""
-        return len(self.times) / self.times[-1] if self.times[-1] > 0 else float("inf")
+        """Average requests per second over the trace, from 0 to its last arrival, at most
+        the fastest a workload may send (checks.MAX_RATE: a trace all at time 0 gets that)."""
+        last = self.times[-1]
+        return min(len(self.times) / last, checks.MAX_RATE) if last > 0 else checks.MAX_RATE
 
     def generate(self):
         time = np.array(self.times, dtype=float)

@@ -105,7 +105,7 @@ def test_control_panel_explains_a_rejected_setting_instead_of_raising(monkeypatc
     panel = control_panel([Knob("workers", "workers", 1, 0, 4, 1)], draw)
     panel.controls["workers"].value = 0  # Server rejects it: the panel says why
     assert "Cannot run this setting" in panel.status.value
-    assert "workers must be an integer &gt;= 1" in panel.status.value
+    assert "workers must be an integer from 1 to 1,000" in panel.status.value
 
 
 def test_static_site_shows_the_default_chart_and_a_note_not_dead_controls(monkeypatch):

@@ -188,9 +188,11 @@ def test_bad_input_names_the_parameter(function, kwargs, name):
 
 
 def test_error_message_says_what_is_accepted():
-    with pytest.raises(ValueError, match=r"arrival_rate must be a finite number > 0, got -1"):
+    with pytest.raises(ValueError, match=r"arrival_rate must be a finite number > 0 and at most "
+                                         r"1,000,000,000,000,000, got -1"):
         theory.utilisation(-1, 0.1)
-    with pytest.raises(ValueError, match=r"servers must be an integer >= 1, got 2.5"):
+    with pytest.raises(ValueError,
+                       match=r"servers must be an integer from 1 to 1,000,000,000, got 2.5"):
         theory.erlang_c(8, 0.1, 2.5)
 
 
