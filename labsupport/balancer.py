@@ -15,6 +15,7 @@ Each policy is one short method of `RunningBalancer`.
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from . import checks
@@ -44,35 +45,39 @@ class Balancer:
     name: str = "balancer"
 
     def __post_init__(self):
-        if not isinstance(self.servers, (tuple, list)) or not self.servers or not all(
-                isinstance(server, Server) for server in self.servers):
-            raise ValueError(f"servers must be a non-empty sequence of Server, got {self.servers!r}")
-        names = [server.name for server in self.servers]
+        servers = checks.sequence("servers", self.servers, maximum=checks.MAX_SERVERS)
+        if not servers or not all(isinstance(server, Server) for server in servers):
+            raise ValueError(f"servers must be a non-empty sequence of Server, "
+                             f"got {checks.shown(self.servers)}")
+        names = [server.name for server in servers]
         if len(set(names)) < len(names):  # Server() copies: number them server-1, server-2...
-            object.__setattr__(self, "servers", tuple(
-                dataclasses.replace(server, name=f"{server.name}-{i}")
-                for i, server in enumerate(self.servers, start=1)))
-        object.__setattr__(self, "servers", tuple(self.servers))
+            servers = tuple(dataclasses.replace(server, name=f"{server.name}-{i}")
+                            for i, server in enumerate(servers, start=1))
+        object.__setattr__(self, "servers", servers)
         checks.one_of("policy", self.policy, POLICIES)
         if self.policy == "weighted_round_robin":
-            if self.weights is None or len(self.weights) != len(self.servers):
-                raise ValueError(f"weights must give one weight per server "
-                                 f"({len(self.servers)}), got {self.weights!r}")
+            weights = checks.sequence("weights", () if self.weights is None else self.weights)
+            if len(weights) != len(servers):
+                raise ValueError(f"weights must give one weight per server ({len(servers)}) "
+                                 f"for policy 'weighted_round_robin', "
+                                 f"got {checks.shown(self.weights)}")
             object.__setattr__(self, "weights", tuple(
-                checks.positive("weights", weight) for weight in self.weights))
+                checks.positive("weights", weight, maximum=1e6) for weight in weights))
         elif self.weights is not None:
-            raise ValueError(f"weights are only for policy 'weighted_round_robin', "
-                             f"got weights={self.weights!r} with policy={self.policy!r}")
+            raise ValueError(f"weights are only for policy 'weighted_round_robin', got "
+                             f"weights={checks.shown(self.weights)} with policy={self.policy!r}")
         if self.health_check_interval is not None:
-            checks.positive("health_check_interval", self.health_check_interval)
-        checks.count("unhealthy_after", self.unhealthy_after, minimum=1)
-        if not isinstance(self.retries, bool):
-            raise ValueError(f"retries must be True or False, got {self.retries!r}")
+            checks.positive("health_check_interval", self.health_check_interval,
+                            maximum=checks.MAX_TIME)
+        checks.count("unhealthy_after", self.unhealthy_after, maximum=checks.MAX_CHECKS)
+        checks.flag("retries", self.retries)
+        checks.text("name", self.name)
 
     @classmethod
     def of(cls, count, server=Server(), **options):
         """`count` copies of `server` behind a balancer, named server-1, server-2, ..."""
-        checks.count("count", count, minimum=1)
+        checks.count("count", count, maximum=checks.MAX_SERVERS)
+        checks.instance("server", server, Server, "a Server")
         return cls(servers=(server,) * count, **options)
 
     @property
@@ -88,9 +93,14 @@ class RunningBalancer:
     """A `Balancer` taking part in one run."""
 
     def __init__(self, spec, sim):
+        looks = len(spec.servers) * len(sim.arrivals)
+        if looks > checks.MAX_LOOKS:
+            raise ValueError(f"servers * requests (a request may look at every server) must "
+                             f"be at most {checks.MAX_LOOKS:,}, got {looks:,}")
         self.spec, self.env, self.log = spec, sim.env, sim.log
         self.place = sim.log.place(spec.name, workers=0)
         self.servers = [server.build(sim) for server in spec.servers]
+        self.position = {server: i for i, server in enumerate(self.servers)}
         self.in_rotation = list(self.servers)  # the servers the balancer sends to
         self.rng = sim.random(spec.name)
         self.turn = 0
@@ -122,8 +132,7 @@ class RunningBalancer:
     def next_after(self, server):
         """The next server in rotation after `server` (what nginx's proxy_next_upstream tries)."""
         others = [s for s in self.in_rotation if s is not server]
-        position = self.servers.index(server)
-        later = [s for s in others if self.servers.index(s) > position]
+        later = [s for s in others if self.position[s] > self.position[server]]
         return (later or others or [None])[0]
 
     # --- the policies: each picks one of `candidates` ---------------------------
@@ -158,16 +167,39 @@ class RunningBalancer:
     # --- health checks -----------------------------------------------------------
 
     def health_checks(self):
-        """Every interval, look at each server: take out the failing, bring back the healed."""
-        failed_checks = dict.fromkeys(self.servers, 0)
-        while True:
-            yield self.env.timeout(self.spec.health_check_interval)
+        """At each check, every `health_check_interval` seconds, look at each server: take
+        out one that failed `unhealthy_after` checks in a row, bring back one that answers
+        again. Checks that could change nothing are skipped, not ticked through (see
+        `next_check`), so this costs work per failure, not per second of the run."""
+        interval = self.spec.health_check_interval
+        failed_checks, check = dict.fromkeys(self.servers, 0), 0
+        while (check := self.next_check(check, failed_checks)) is not None:
+            yield self.env.timeout(check * interval - self.env.now)
             for server in self.servers:
                 failed_checks[server] = 0 if server.up else failed_checks[server] + 1
                 if failed_checks[server] == self.spec.unhealthy_after:
                     self.set_rotation(server, False, "taken out")
                 elif server.up and server not in self.in_rotation:
                     self.set_rotation(server, True, "back in")
+
+    def next_check(self, check, failed_checks):
+        """The number of the next check that could change anything, or None if none can.
+
+        The next one, if a server is counting failed checks, or is down but in rotation, or
+        up but out. Else, for each server, the check at (or just before) its next failure if
+        it is up, or its recovery if it is down and out. A check that finds nothing to do
+        just decides again from there."""
+        interval, now, due = self.spec.health_check_interval, self.env.now, []
+        for server in self.servers:
+            out = server not in self.in_rotation
+            if 0 < failed_checks[server] < self.spec.unhealthy_after or server.up == out:
+                return check + 1
+            moments = [recover_at if out else fail_at
+                       for fail_at, recover_at in server.spec.failures
+                       if (recover_at >= now if out else fail_at >= now)]
+            if moments and moments[0] < math.inf:
+                due.append(max(check + 1, math.floor(moments[0] / interval)))
+        return min(due, default=None)
 
     def set_rotation(self, server, included, event):
         """Put `server` in or out of rotation, keeping the servers' order."""
