@@ -56,13 +56,12 @@ class Database:
     name: str = "db"
 
     def __post_init__(self):
-        checks.count("replicas", self.replicas, minimum=0)
-        if not isinstance(self.node, Server):
-            raise ValueError(f"node must be a Server, got {self.node!r}")
+        checks.count("replicas", self.replicas, minimum=0, maximum=checks.MAX_REPLICAS)
+        checks.instance("node", self.node, Server, "a Server")
         checks.one_of("replication", self.replication, REPLICATION)
-        checks.non_negative("mean_lag", self.mean_lag)
+        checks.non_negative("mean_lag", self.mean_lag, maximum=checks.MAX_TIME)
         checks.one_of("read_from", self.read_from, READ_FROM)
-        checks.non_negative("read_your_writes", self.read_your_writes)
+        checks.non_negative("read_your_writes", self.read_your_writes, maximum=checks.MAX_TIME)
         needed = {"read_from": self.read_from == "replicas",
                   "replica_failure": self.replica_failure is not None,
                   "primary_failure": self.primary_failure is not None}
@@ -72,9 +71,10 @@ class Database:
                                  f"{getattr(self, name)!r}, got 0")
         for name in ("replica_failure", "primary_failure"):
             if getattr(self, name) is not None:
-                checks.non_negative(name, getattr(self, name))
-        checks.non_negative("detection_delay", self.detection_delay)
-        checks.positive("provisioning_time", self.provisioning_time)
+                checks.non_negative(name, getattr(self, name), maximum=checks.MAX_TIME)
+        checks.non_negative("detection_delay", self.detection_delay, maximum=checks.MAX_TIME)
+        checks.positive("provisioning_time", self.provisioning_time, maximum=checks.MAX_TIME)
+        checks.text("name", self.name)
 
     def capacity_for(self, workload):
         """Requests per second at which the busiest node is full, for this mix of reads."""
@@ -96,6 +96,10 @@ class RunningDatabase:
     """A `Database` taking part in one run."""
 
     def __init__(self, spec, sim):
+        copies = spec.replicas * int(sim.arrivals.is_write.sum())
+        if copies > checks.MAX_COPIES:
+            raise ValueError(f"replicas * writes (every write is copied to each replica) must "
+                             f"be at most {checks.MAX_COPIES:,}, got {copies:,}")
         self.spec, self.sim, self.env, self.log = spec, sim, sim.env, sim.log
         self.keys, self.clients = sim.keys, sim.clients
         self.rng = sim.random(spec.name)
@@ -109,7 +113,9 @@ class RunningDatabase:
             fails = ((spec.replica_failure, float("inf")),) if failing else ()
             self.replicas.append(self.new_node(f"replica-{i + 1}", fails))
         self.version = {node: {} for node in [self.primary, *self.replicas]}
-        self.has = {node: set() for node in self.version}  # write numbers each node has
+        # Write numbers each node lacks, of all writes so far: copies on their way, and those
+        # that never arrived. Small (not every write a node has), so memory stays per request.
+        self.missing = {node: set() for node in self.version}
         self.writes = 0        # writes applied on the primary so far
         self.history = []      # (write number, request) of acknowledged writes
         self.latest = {}       # key -> latest acknowledged version
@@ -159,7 +165,6 @@ class RunningDatabase:
         self.version[node][key] = version
         self.writes += 1
         sequence = self.writes
-        self.has[node].add(sequence)
         arrivals = [self.copy(replica, sequence, key, version) for replica in self.replicas]
         if self.spec.replication == "async" or not arrivals:
             self.acknowledge(rid, sequence, key, version)
@@ -174,12 +179,13 @@ class RunningDatabase:
     def copy(self, replica, sequence, key, version):
         """Send a write to `replica`, where it lands after a random lag. Returns when."""
         lag = self.rng.expovariate(1 / self.spec.mean_lag) if self.spec.mean_lag else 0.0
-        epoch = self.epoch
+        epoch, missing = self.epoch, self.missing[replica]
+        missing.add(sequence)
 
         def land(_):
-            if epoch == self.epoch and replica in self.replicas:
+            if epoch == self.epoch and replica in self.missing:  # still a replica, same primary
                 self.version[replica][key] = max(self.version[replica].get(key, 0), version)
-                self.has[replica].add(sequence)
+                missing.discard(sequence)
         self.env.timeout(lag).callbacks.append(land)
         return self.env.now + lag
 
@@ -199,18 +205,18 @@ class RunningDatabase:
         live = [node for node in self.replicas if node.up]
         if not live:
             return
-        chosen = max(live, key=lambda node: len(self.has[node]))
+        chosen = min(live, key=lambda node: len(self.missing[node]))
         for sequence, rid in self.history:
-            if sequence not in self.has[chosen]:
+            if sequence in self.missing[chosen]:
                 self.log.lost(rid)  # acknowledged, never reached the new primary
         self.history = [(sequence, rid) for sequence, rid in self.history
-                        if sequence in self.has[chosen]]
+                        if sequence not in self.missing[chosen]]
         self.primary = chosen
         self.replicas.remove(chosen)
         self.latest = dict(self.version[chosen])
         for replica in self.replicas:  # the others resync from the new primary
             self.version[replica] = dict(self.version[chosen])
-            self.has[replica] = set(self.has[chosen])
+            self.missing[replica] = set(self.missing[chosen])
         self.log.event(self.env.now, chosen.spec.name, "promoted")
         yield self.env.timeout(self.spec.provisioning_time)
         self.add_replica()
@@ -221,12 +227,13 @@ class RunningDatabase:
         yield self.env.timeout(self.spec.replica_failure - self.env.now)
         if failed in self.replicas:
             self.replicas.remove(failed)
+            del self.missing[failed]
         yield self.env.timeout(self.spec.provisioning_time)
         self.add_replica()
 
     def add_replica(self):
         replica = self.new_node(f"replica-{self.count}")
         self.version[replica] = dict(self.version[self.primary])
-        self.has[replica] = set(self.has[self.primary])
+        self.missing[replica] = set(self.missing[self.primary])
         self.replicas.append(replica)
         self.log.event(self.env.now, replica.spec.name, "ready")
