@@ -20,10 +20,13 @@ test: $(READY) _build/html/index.html
 _build/html/index.html: | $(READY)
 	$(MAKE) book
 
-# Benchmarks (benchmarks/RESULTS.md); ciw, the peer simulator, is installed here only.
+# Benchmarks (benchmarks/RESULTS.md). ciw, the peer simulator, goes into .bench/, not .venv:
+# its wheel installs a top-level package named `tests`, which would hide this repository's.
+BENCH_DEPS := ciw==3.2.7 networkx==3.6.1 tqdm==4.70.1
 bench: $(READY)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check ciw==3.2.7
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		--target .bench --upgrade $(BENCH_DEPS)
+	PYTHONPATH=.bench $(BIN)/python benchmarks/bench.py
 
 # The reality check: install nginx, Redis and PostgreSQL where we can, measure them live
 # beside the model, and store the results the lab shows where they are not installed.
@@ -37,4 +40,4 @@ $(READY): requirements.txt pyproject.toml
 	touch $@
 
 clean:
-	rm -rf _build
+	rm -rf _build .bench
