@@ -16,6 +16,9 @@ misses read the database and fill the cache, writes go to the database and then
 invalidate or update the cached copy. A flush at `flush_at` empties it.
 """
 
+import bisect
+import heapq
+import math
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 
@@ -142,11 +145,41 @@ class Cache:
             checks.non_negative("flush_at", self.flush_at, maximum=checks.MAX_TIME)
 
     def capacity_for(self, workload):
-        """Requests per second the database can take: the worst case, every request a miss.
+        """Requests per second the tier can take with this workload's mix of hits and misses:
+        where the first of its two servers fills, the database (misses and writes) or the
+        cache server (hits). The hits are counted by `hits_in(workload)`."""
+        arrivals = workload.generate()
+        if len(arrivals) == 0:
+            return self.database.capacity
+        hit_share = self.hits_in(arrivals) / len(arrivals)
+        to_database, to_cache = 1 - hit_share, hit_share
+        return min(self.database.capacity / to_database if to_database else math.inf,
+                   self.server.capacity / to_cache if to_cache else math.inf)
 
-        So a run's `offered_load` above 1 means the database alone could not carry
-        the traffic: the tier then stands only while the cache keeps its hits."""
-        return self.database.capacity
+    def hits_in(self, arrivals):
+        """Hits if the requests met this cache's store at their arrival times: expiry,
+        evictions, writes and the flush as in a run, and a miss's copy landing one mean
+        database service time later; but no queues (at overload, fewer misses than a run)."""
+        store, hits, landing = Store(self.capacity, self.policy, self.ttl), 0, []
+        fetch_time = self.database.mean_service_time / self.database.speed
+        flush_at = math.inf if self.flush_at is None else self.flush_at
+        for moment, key, write in zip(arrivals.time.tolist(), arrivals.key.tolist(),
+                                      arrivals.is_write.tolist()):
+            while landing and landing[0][0] <= moment:  # misses' copies reach the store
+                landed_at, landed_key = heapq.heappop(landing)
+                store.set(landed_key, True, landed_at)
+            if moment >= flush_at:
+                store.flush()
+                flush_at = math.inf
+            if write and self.on_write == "invalidate":
+                store.delete(key)
+            elif write and self.on_write == "update":
+                store.set(key, True, moment)
+            elif not write and store.get(key, moment) is not None:
+                hits += 1
+            elif not write:
+                heapq.heappush(landing, (moment + fetch_time, key))
+        return hits
 
     def build(self, sim):
         return RunningCache(self, sim)
@@ -163,7 +196,9 @@ class RunningCache:
         self.database = spec.database.build(sim)
         self.server.on_success = self.served_from_cache
         self.database.on_success = self.served_from_database
-        self.version = {}   # key -> latest version in the database (one per write)
+        self.commits = {}   # key -> when each of its writes committed (version n: n-th time)
+        self.rng = sim.random("cache")
+        self.trip = spec.server.mean_service_time  # mean seconds from a commit to the cache
         self.expected = {}  # read request -> the latest version when it arrived
         if spec.flush_at is not None:
             self.env.process(self.flush())
@@ -174,7 +209,7 @@ class RunningCache:
         if self.is_write[rid]:
             self.database.accept(rid)
             return
-        self.expected[rid] = self.version.get(key, 0)
+        self.expected[rid] = self.version_at(key, self.env.now)
         cached = self.store.get(key, self.env.now)
         self.log.hit[rid] = cached is not None
         if cached is None:
@@ -189,16 +224,26 @@ class RunningCache:
 
     def served_from_database(self, database, rid):
         key = self.keys[rid]
-        if self.is_write[rid]:
-            self.version[key] = self.version.get(key, 0) + 1
-            if self.spec.on_write == "invalidate":
-                self.store.delete(key)
-            elif self.spec.on_write == "update":
-                self.store.set(key, self.version[key], self.env.now)
-        else:
-            del self.expected[rid]
-            self.store.set(key, self.version.get(key, 0), self.env.now)  # fill on a miss
+        if self.is_write[rid]:  # committed; the application then tells the cache, a trip later
+            self.commits.setdefault(key, []).append(self.env.now)
+            version, trip = len(self.commits[key]), self.rng.expovariate(1 / self.trip)
+            self.env.timeout(trip).callbacks.append(lambda _: self.tell_cache(key, version))
+        else:  # a miss fills the cache with what it read when the database began serving
+            del self.expected[rid]  # it: a write that committed since is not in it (a race)
+            self.store.set(key, self.version_at(key, self.log.start[rid]), self.env.now)
         self.log.ended_as(rid, self.env.now, OK)
+
+    def tell_cache(self, key, version):
+        """After a write: delete the cached copy, or put the written `version` in its place
+        (which, if a later write's update got there first, puts an older value back)."""
+        if self.spec.on_write == "invalidate":
+            self.store.delete(key)
+        elif self.spec.on_write == "update":
+            self.store.set(key, version, self.env.now)
+
+    def version_at(self, key, moment):
+        """The version of `key` in the database at `moment`: the writes committed by then."""
+        return bisect.bisect_right(self.commits.get(key, ()), moment)
 
     def flush(self):
         yield self.env.timeout(self.spec.flush_at)
