@@ -48,3 +48,20 @@ def test_throughput_counts_requests_served_while_arrivals_lasted():
     assert overloaded.summary["throughput"] == pytest.approx(100, rel=0.03)  # capacity
     easy = simulate(Server(mean_service_time=0.01), Workload(arrival_rate=50, duration=200))
     assert easy.summary["throughput"] == pytest.approx(50, rel=0.05)
+
+
+def test_read_percentiles_leave_out_the_writes():
+    # 99 reads of one cached key (1 ms each after the first miss) and one write (100 ms):
+    # the p99 of all requests is pulled towards the write, the p99 of the reads is not.
+    from labsupport import Cache, Server
+    cache = Cache(server=Server(mean_service_time=0.001, distribution="deterministic",
+                                name="cache"),
+                  database=Server(mean_service_time=0.1, distribution="deterministic",
+                                  name="database"))
+    trace = Trace(times=tuple(float(t) for t in range(100)),
+                  writes=tuple(t == 50 for t in range(100)), keys=(1,) * 100)
+    summary = simulate(cache, trace).summary
+    assert summary["p50_read_latency"] == pytest.approx(0.001)
+    assert summary["p99_read_latency"] < summary["p99_latency"]
+    writes_only = simulate(Server(), Trace(times=(0.0, 1.0), writes=(True, True))).summary
+    assert math.isnan(writes_only["p99_read_latency"]) and writes_only["ok"] == 2
