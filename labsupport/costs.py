@@ -1,11 +1,12 @@
-"""What machines cost: a price list where bigger sizes cost more than proportionally.
+"""What machines cost: a price list, linear in size unless you say otherwise.
 
-Picture a cloud provider's price list. A machine of size 2 (twice the CPU and
-memory of size 1) costs a little more than two of size 1, and the biggest
-sizes carry a premium; above the largest size there is nothing to buy at all:
-scaling up has a ceiling. These prices are *illustrative*, not any provider's:
-a base price per month for size 1 and a premium exponent, both parameters, so
-a reader can put in the prices they pay.
+Picture a cloud provider's price list. Within one family of machines the list price grows
+almost exactly in proportion to the size (twice the vCPUs and memory, about twice the price),
+and above the largest size there is nothing to buy at all: scaling up has a ceiling. Some
+machines do carry a premium per unit of capacity (large multi-socket servers, specialty
+hardware), so the premium is a parameter: price = base_price * size ** premium, with 1.0,
+proportional, as the default. The prices are *illustrative*, not any provider's: put in the
+prices you pay.
 """
 
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ class PriceList:
     """Monthly price of a machine of `size` = base_price * size ** premium (size <= largest)."""
 
     base_price: float = 70.0   # per month, for size 1 (speed 1)
-    premium: float = 1.15      # 1.0 would be exactly proportional
+    premium: float = 1.0       # 1.0: proportional to size; above 1, big machines cost more
     largest: int = 64          # the biggest size on sale
 
     def __post_init__(self):

@@ -46,3 +46,10 @@ def test_bigger_machines_cost_more_than_proportionally_up_to_a_ceiling():
         PriceList(premium=0)
     with pytest.raises(ValueError, match="servers"):
         prices.design(2, servers=0)
+
+
+def test_prices_are_proportional_to_size_unless_a_premium_is_assumed():
+    # Cloud list prices are close to linear in size within a family: that is the default.
+    prices = PriceList()
+    assert prices.machine(8) == pytest.approx(8 * prices.machine(1))
+    assert PriceList(premium=1.15).machine(8) > 8 * PriceList(premium=1.15).machine(1)
