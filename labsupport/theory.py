@@ -38,6 +38,8 @@ MAX_SERVERS = 10**9
 MAX_RATE = 1e15
 """The highest arrival rate a formula here takes, requests per second (with MAX_TIME, the
 longest mean time, every answer stays a finite number)."""
+MAX_K_OF_N = 10_000
+"""The most servers k-of-n availability takes (it sums over them)."""
 
 
 def utilisation(arrival_rate, mean_service_time, servers=1):
@@ -155,6 +157,41 @@ def availability_any_of(mtbf, mttr, servers):
     Failures are independent: 1 - (1 - A) ** servers."""
     mtbf, mttr = positive("mtbf", mtbf, maximum=1e12), positive("mttr", mttr, maximum=1e12)
     return 1 - (mttr / (mtbf + mttr)) ** count("servers", servers, maximum=MAX_SERVERS)
+
+
+def availability_k_of_n(mtbf, mttr, servers, needed=1, detection_delay=0.0):
+    """Availability of a tier that needs `needed` of its `servers` up (a fleet sized N + 1
+    needs N of N + 1), counting as down the `detection_delay` seconds after each failure
+    that leaves enough up (until whatever routes around it notices).
+
+    With independent failures, j machines are up with the binomial probability
+    C(n, j) A^j (1 - A)^(n - j); from j up, failures come at j / mtbf per second. The
+    detection term is first order in detection_delay / mtbf (two failures within one
+    detection delay are counted twice)."""
+    mtbf, mttr = positive("mtbf", mtbf, maximum=1e12), positive("mttr", mttr, maximum=1e12)
+    servers = count("servers", servers, maximum=MAX_K_OF_N)
+    needed = count("needed", needed, maximum=servers)
+    detection_delay = non_negative("detection_delay", detection_delay, maximum=MAX_TIME)
+    up = mtbf / (mtbf + mttr)
+
+    def exactly(j):  # P(exactly j of the servers up), from logarithms (no overflow)
+        if up == 1:
+            return float(j == servers)
+        return math.exp(math.lgamma(servers + 1) - math.lgamma(j + 1)
+                        - math.lgamma(servers - j + 1) + j * math.log(up)
+                        + (servers - j) * math.log1p(-up))
+    too_few = sum(exactly(j) for j in range(needed))
+    unnoticed = detection_delay * sum(exactly(j) * j / mtbf
+                                      for j in range(needed + 1, servers + 1))
+    return max(0.0, 1 - too_few - unnoticed)
+
+
+def availability_in_series(*availabilities):
+    """Availability of components a request needs one after another (a balancer, then the
+    web tier, then the database), failing independently: the product of theirs."""
+    if not availabilities:
+        raise ValueError("availabilities must hold at least one availability")
+    return math.prod(share("availabilities", a) for a in availabilities)
 
 
 def downtime_per_year(availability):
