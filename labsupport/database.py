@@ -15,10 +15,22 @@ Each node is a `RunningServer` (reads take `node.mean_service_time`, writes
 *stale* when it returns an older version of its key than the latest write
 acknowledged before the read arrived; it *missed its own write* when the
 version is older than the reader's own last acknowledged write to that key.
-Applying a write on a replica costs no service time here (real replicas do pay).
+
+A replica *receives* each write (it is on its disk) and later *applies* it (reads
+see it), in the primary's order, as a real replica replays the primary's log: it is
+always a prefix of the primary. Asynchronous: the primary answers at once; the replica
+receives and applies the write `mean_lag` later on average (exponential), after the
+trip there (`round_trip` / 2 + `flush_time`). Synchronous: the primary answers
+once every replica has received the write, a round trip plus a flush later; applying it
+still lags, so a read on a replica can be stale (as with PostgreSQL's
+`synchronous_commit = on`; `remote_apply` would wait for the apply). Simplified: every
+replica is synchronous (PostgreSQL waits only for those named in
+`synchronous_standby_names`), the promoted replica is the one that received the most
+(real systems compare log positions), and applying costs a replica no service time.
 """
 
 import dataclasses
+from collections import deque
 from dataclasses import dataclass
 
 from . import checks
@@ -34,7 +46,11 @@ class Database:
     """A primary and `replicas` replicas, each a copy of `node`.
 
     replication: "async" (acknowledge at once, copy later) or "sync" (acknowledge a
-        write only once every replica has it). mean_lag: seconds, exponential.
+        write only once every replica has received it). mean_lag: seconds, exponential,
+        until a replica applies a write. round_trip: seconds there and back between the
+        primary and a replica; flush_time: seconds a replica takes to make a write durable
+        (illustrative: a round trip in one data centre is typically well under a
+        millisecond, a flush to an SSD about a millisecond).
     read_from: "replicas" (round robin; the primary if none is up) or "primary".
     read_your_writes: seconds after a client's write during which its reads go
         to the primary (0: off).
@@ -47,6 +63,8 @@ class Database:
     node: Server = Server(workers=4, mean_service_time=0.005, write_service_time=0.010)
     replication: str = "async"
     mean_lag: float = 0.1
+    round_trip: float = 0.0005
+    flush_time: float = 0.001
     read_from: str = "replicas"
     read_your_writes: float = 0.0
     replica_failure: float | None = None
@@ -60,6 +78,8 @@ class Database:
         checks.instance("node", self.node, Server, "a Server")
         checks.one_of("replication", self.replication, REPLICATION)
         checks.non_negative("mean_lag", self.mean_lag, maximum=checks.MAX_TIME)
+        checks.non_negative("round_trip", self.round_trip, maximum=checks.MAX_TIME)
+        checks.non_negative("flush_time", self.flush_time, maximum=checks.MAX_TIME)
         checks.one_of("read_from", self.read_from, READ_FROM)
         checks.non_negative("read_your_writes", self.read_your_writes, maximum=checks.MAX_TIME)
         needed = {"read_from": self.read_from == "replicas",
@@ -116,6 +136,9 @@ class RunningDatabase:
         # Write numbers each node lacks, of all writes so far: copies on their way, and those
         # that never arrived. Small (not every write a node has), so memory stays per request.
         self.missing = {node: set() for node in self.version}
+        self.on_the_way = {node: deque() for node in self.version}  # (received_at, number)
+        self.applied_until = dict.fromkeys(self.version, 0.0)  # a replica's next catch-up
+        self.log_of_writes = []  # (number, key, version) of every write, in order
         self.writes = 0        # writes applied on the primary so far
         self.history = []      # (write number, request) of acknowledged writes
         self.latest = {}       # key -> latest acknowledged version
@@ -165,29 +188,51 @@ class RunningDatabase:
         self.version[node][key] = version
         self.writes += 1
         sequence = self.writes
-        arrivals = [self.copy(replica, sequence, key, version) for replica in self.replicas]
-        if self.spec.replication == "async" or not arrivals:
+        self.log_of_writes.append((sequence, key, version))
+        for replica in self.replicas:
+            self.copy(replica, sequence, key, version)
+        if self.spec.replication == "async" or not self.replicas:
             self.acknowledge(rid, sequence, key, version)
-        else:  # sync: acknowledged once the slowest replica has it
+        else:  # sync: acknowledged once every replica has received it, a round trip later
             def reply(_):
                 if node is self.primary and node.up:
                     self.acknowledge(rid, sequence, key, version)
                 else:  # the primary died before it could answer
                     self.log.ended_as(rid, self.env.now, FAILED)
-            self.env.timeout(max(arrivals) - self.env.now).callbacks.append(reply)
+            wait = self.spec.round_trip + self.spec.flush_time
+            self.env.timeout(wait).callbacks.append(reply)
 
     def copy(self, replica, sequence, key, version):
-        """Send a write to `replica`, where it lands after a random lag. Returns when."""
-        lag = self.rng.expovariate(1 / self.spec.mean_lag) if self.spec.mean_lag else 0.0
-        epoch, missing = self.epoch, self.missing[replica]
-        missing.add(sequence)
+        """Send a write to `replica`: received, then applied, each in the primary's order.
 
-        def land(_):
+        The replica catches up at random moments (a Poisson process, mean_lag apart): each
+        applies every write that reached it, in order. Seen from a write, the wait for the
+        next such moment is exponential with mean `mean_lag` (the process has no memory),
+        so a new moment is drawn only when the last one has passed."""
+        now, spec = self.env.now, self.spec
+        arrives = now + spec.round_trip / 2 + spec.flush_time
+        if self.applied_until[replica] < arrives:
+            lag = self.rng.expovariate(1 / spec.mean_lag) if spec.mean_lag else 0.0
+            self.applied_until[replica] = arrives + lag
+        applied_at = self.applied_until[replica]
+        # Synchronous: on its disk on arrival (the primary waits for that). Asynchronous:
+        # it reaches the replica when the replica catches up.
+        received_at = arrives if spec.replication == "sync" else applied_at
+        self.settle(replica)
+        self.missing[replica].add(sequence)
+        self.on_the_way[replica].append((received_at, sequence))
+        epoch = self.epoch
+
+        def apply(_):
             if epoch == self.epoch and replica in self.missing:  # still a replica, same primary
-                self.version[replica][key] = max(self.version[replica].get(key, 0), version)
-                missing.discard(sequence)
-        self.env.timeout(lag).callbacks.append(land)
-        return self.env.now + lag
+                self.version[replica][key] = version  # in order: never older than before
+        self.env.timeout(applied_at - now).callbacks.append(apply)
+
+    def settle(self, node):
+        """Strike off `node`'s missing list the writes it has received by now."""
+        on_the_way, missing = self.on_the_way[node], self.missing[node]
+        while on_the_way and on_the_way[0][0] <= self.env.now:
+            missing.discard(on_the_way.popleft()[1])
 
     def acknowledge(self, rid, sequence, key, version):
         client = self.clients[rid]
@@ -201,6 +246,9 @@ class RunningDatabase:
         """The primary fails; after the detection delay the most up-to-date replica takes over."""
         yield self.env.timeout(self.spec.primary_failure - self.env.now)
         self.epoch += 1  # copies the old primary had not yet delivered never land
+        for replica in self.replicas:
+            self.settle(replica)  # what it received by now it keeps; the rest never comes
+            self.on_the_way[replica].clear()
         yield self.env.timeout(self.spec.detection_delay)
         live = [node for node in self.replicas if node.up]
         if not live:
@@ -213,10 +261,14 @@ class RunningDatabase:
                         if sequence not in self.missing[chosen]]
         self.primary = chosen
         self.replicas.remove(chosen)
+        # It applies everything it received before it takes writes.
+        self.version[chosen] = {key: version for sequence, key, version in self.log_of_writes
+                                if sequence not in self.missing[chosen]}
         self.latest = dict(self.version[chosen])
         for replica in self.replicas:  # the others resync from the new primary
             self.version[replica] = dict(self.version[chosen])
             self.missing[replica] = set(self.missing[chosen])
+            self.applied_until[replica] = self.env.now
         self.log.event(self.env.now, chosen.spec.name, "promoted")
         yield self.env.timeout(self.spec.provisioning_time)
         self.add_replica()
@@ -235,5 +287,7 @@ class RunningDatabase:
         replica = self.new_node(f"replica-{self.count}")
         self.version[replica] = dict(self.version[self.primary])
         self.missing[replica] = set(self.missing[self.primary])
+        self.on_the_way[replica] = deque()
+        self.applied_until[replica] = self.env.now
         self.replicas.append(replica)
         self.log.event(self.env.now, replica.spec.name, "ready")
