@@ -164,8 +164,8 @@ def test_lab_pages_launch_in_binder_jupyterlab_and_offer_the_notebook(site, page
 
 
 CHAPTERS_WITH_LABS = {"single-server": "single-server", "scaling": "scaling",
-                      "load-balancer": "load-balancer", "database-tier": "database",
-                      "replication": "database", "cache": "cache", "reality": "reality"}
+                      "load-balancer": "load-balancer", "replication": "database",
+                      "cache": "cache", "reality": "reality"}
 
 
 @pytest.mark.parametrize("chapter, lab", CHAPTERS_WITH_LABS.items())
