@@ -175,12 +175,17 @@ class RunningBalancer:
         failed_checks, check = dict.fromkeys(self.servers, 0), 0
         while (check := self.next_check(check, failed_checks)) is not None:
             yield self.env.timeout(check * interval - self.env.now)
-            for server in self.servers:
-                failed_checks[server] = 0 if server.up else failed_checks[server] + 1
-                if failed_checks[server] == self.spec.unhealthy_after:
-                    self.set_rotation(server, False, "taken out")
-                elif server.up and server not in self.in_rotation:
-                    self.set_rotation(server, True, "back in")
+            self.check_servers(failed_checks)
+
+    def check_servers(self, failed_checks):
+        """One health check of every server: count its failed checks in a row; take it out
+        at `unhealthy_after`, bring it back when it answers."""
+        for server in self.servers:
+            failed_checks[server] = 0 if server.up else failed_checks[server] + 1
+            if failed_checks[server] == self.spec.unhealthy_after:
+                self.set_rotation(server, False, "taken out")
+            elif server.up and server not in self.in_rotation:
+                self.set_rotation(server, True, "back in")
 
     def next_check(self, check, failed_checks):
         """The number of the next check that could change anything, or None if none can.

@@ -60,12 +60,7 @@ def ticking_health_checks(self):
     failed_checks = dict.fromkeys(self.servers, 0)
     while True:
         yield self.env.timeout(self.spec.health_check_interval)
-        for server in self.servers:
-            failed_checks[server] = 0 if server.up else failed_checks[server] + 1
-            if failed_checks[server] == self.spec.unhealthy_after:
-                self.set_rotation(server, False, "taken out")
-            elif server.up and server not in self.in_rotation:
-                self.set_rotation(server, True, "back in")
+        self.check_servers(failed_checks)
 
 
 def random_failover_case(rng):
