@@ -67,24 +67,25 @@ def _show(number):
     return f"{int(number):,}" if number == int(number) and abs(number) <= 1e15 else f"{number:g}"
 
 
-def number(name, value):
-    """`value` as a float; it must be a number, not NaN (a huge integer becomes infinity)."""
+def number(name, value, accepts="a number"):
+    """`value` as a float; it must be a number, not NaN (a huge integer becomes infinity).
+    `accepts` says what the caller accepts, for the message."""
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"{name} must be a number, got {shown(value)}")
+        raise ValueError(f"{name} must be {accepts}, got {shown(value)}")
     figure = float(value) if not isinstance(value, Integral) or abs(value) < 2**1000 \
         else math.copysign(math.inf, value)
     if math.isnan(figure):
-        raise ValueError(f"{name} must be a number, got {shown(value)}")
+        raise ValueError(f"{name} must be {accepts}, got {shown(value)}")
     return figure
 
 
 def positive(name, value, maximum=math.inf, minimum=0.0):
     """`value` as a float; it must be a finite number > 0, at least `minimum` (if given)
     and at most `maximum`."""
-    figure = number(name, value)
+    limit = "a finite number > 0" if minimum == 0 else f"a number >= {minimum:g}"
+    limit += "" if maximum == math.inf else f" and at most {_show(maximum)}"
+    figure = number(name, value, limit)
     if not 0 < figure < math.inf or not minimum <= figure <= maximum:
-        limit = "a finite number > 0" if minimum == 0 else f"a number >= {minimum:g}"
-        limit += "" if maximum == math.inf else f" and at most {_show(maximum)}"
         raise ValueError(f"{name} must be {limit}, got {shown(value)}")
     return figure
 
@@ -92,17 +93,17 @@ def positive(name, value, maximum=math.inf, minimum=0.0):
 def non_negative(name, value, allow_inf=False, maximum=math.inf):
     """`value` as a float; it must be >= 0, finite unless `allow_inf`, at most `maximum`
     (infinity, when allowed, is always accepted)."""
-    figure = number(name, value)
+    limit = "a number >= 0" if allow_inf else "a finite number >= 0"
+    limit += "" if maximum == math.inf else f" and at most {_show(maximum)}"
+    figure = number(name, value, limit)
     if figure < 0 or (figure == math.inf and not allow_inf) or maximum < figure < math.inf:
-        limit = "a number >= 0" if allow_inf else "a finite number >= 0"
-        limit += "" if maximum == math.inf else f" and at most {_show(maximum)}"
         raise ValueError(f"{name} must be {limit}, got {shown(value)}")
     return figure
 
 
 def share(name, value):
     """`value` as a float; it must lie in [0, 1]."""
-    figure = number(name, value)
+    figure = number(name, value, "a share between 0 and 1")
     if not 0 <= figure <= 1:
         raise ValueError(f"{name} must be a share between 0 and 1, got {shown(value)}")
     return figure
@@ -110,7 +111,7 @@ def share(name, value):
 
 def open_share(name, value):
     """`value` as a float; it must lie strictly between 0 and 1 (a quantile, say)."""
-    figure = number(name, value)
+    figure = number(name, value, "a number strictly between 0 and 1")
     if not 0 < figure < 1:
         raise ValueError(f"{name} must be a number strictly between 0 and 1, got {shown(value)}")
     return figure
