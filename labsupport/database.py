@@ -30,6 +30,7 @@ replica is synchronous (PostgreSQL waits only for those named in
 """
 
 import dataclasses
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -166,7 +167,9 @@ class RunningDatabase:
             self.primary.accept(rid)
             return
         self.expected[rid] = (self.latest.get(key, 0), self.own.get((client, key), 0))
-        recent = self.env.now - self.wrote_at.get(client, -1e300) < self.spec.read_your_writes
+        since = self.env.now - self.wrote_at.get(client, -math.inf)  # inf: never wrote
+        self.log.since_own_write[rid] = since
+        recent = since < self.spec.read_your_writes
         live = [node for node in self.replicas if node.up]
         if self.spec.read_from == "primary" or recent or not live:
             self.primary.accept(rid)

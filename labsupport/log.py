@@ -48,6 +48,8 @@ class RequestLog:
         self.stale = bytearray(n)    # 1: a read returned an older version than acknowledged
         self.hit = bytearray(n)      # 1: a read answered from a cache
         self.own_write_missed = bytearray(n)  # 1: ...older than the reader's own last write
+        self.since_own_write = array("d", [np.nan]) * n  # a read: seconds since the reader's
+        #                                                  last acknowledged write (inf: none)
         self.events = []             # (time, component, what happened): failures, checks
         self.places = []             # names of the components requests go to
         self.workers = {}            # workers per place, for utilisation
@@ -103,6 +105,7 @@ class RequestLog:
             "stale": _flags(self.stale),
             "hit": _flags(self.hit),
             "own_write_missed": _flags(self.own_write_missed),
+            "since_own_write": np.frombuffer(self.since_own_write).copy(),
             "kind": pd.Categorical.from_codes(arrivals.is_write.astype(np.int8),
                                               categories=["read", "write"]),
             "key": arrivals.key,

@@ -1,5 +1,7 @@
 """The database tier: routing, replication lag, stale reads, failover and lost writes."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -180,3 +182,16 @@ def test_same_seed_same_log():
                     for _ in range(2))
     assert first.equals(again)
     assert np.array_equal(first["stale"], again["stale"])
+
+
+def test_each_read_knows_how_long_ago_its_reader_last_wrote():
+    # One client writes at 0 s (acknowledged when the 10 ms write is done) and reads at 0.5 s
+    # and 2 s; a read before any write of its own has waited forever (infinity).
+    node = Server(mean_service_time=0.001, write_service_time=0.010,
+                  distribution="deterministic")
+    trace = Trace(times=(0.0, 0.5, 2.0), writes=(True, False, False))
+    reads = simulate(Database(replicas=1, node=node), trace).requests
+    assert reads["since_own_write"].iloc[1:].tolist() == pytest.approx([0.49, 1.99])
+    assert math.isnan(reads["since_own_write"].iloc[0])  # a write: not a read
+    first = simulate(Database(replicas=1, node=node), Trace(times=(0.0,))).requests
+    assert first["since_own_write"].tolist() == [math.inf]
