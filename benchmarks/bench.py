@@ -128,7 +128,7 @@ def engine_table():
 # report the parent's size at the fork.
 SCALE = """
 import json, pathlib, time
-from labsupport import Balancer, Database, Server, Workload, simulate
+from labsupport import Balancer, Clients, Database, Server, Workload, simulate
 system, workload = {system}, {workload}
 started = time.perf_counter()
 result = simulate(system, workload)
@@ -164,6 +164,9 @@ SCALE_CASES = {
     "limit: the most workers (1,000), 1,000,000 requests at load 0.9":
     ("Server(workers=1000, mean_service_time=1.0)",
      "Workload(arrival_rate=900, requests=1_000_000, seed=1)"),
+    "limit: the most attempts, 10 immediate retries x 909,090 requests (a retry storm)":
+    ("Clients(Server(mean_service_time=0.01), timeout=0.2, retries=10)",
+     "Workload(arrival_rate=90, requests=909_090, seed=1)"),
     "a long quiet run: 1,000 requests over ~16 years, one failure, health checks every ms":
     ("Balancer.of(2, Server(failures=((2e8, 2e8 + 60),)), health_check_interval=1e-3)",
      "Workload(arrival_rate=2e-6, requests=1_000, seed=1)"),

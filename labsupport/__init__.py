@@ -9,10 +9,11 @@ the closed forms drawn beside the simulation, `charts` the figures and
 
 from .balancer import Balancer
 from .cache import Cache
+from .clients import Clients
 from .database import Database
 from .log import OUTCOMES
 from .server import Server
 from .simulate import Result, simulate
 from .workload import Trace, Workload
 
-__all__ = ["Balancer", "Cache", "Database", "OUTCOMES", "Result", "Server", "Trace", "Workload", "simulate"]
+__all__ = ["Balancer", "Cache", "Clients", "Database", "OUTCOMES", "Result", "Server", "Trace", "Workload", "simulate"]

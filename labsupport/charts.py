@@ -24,7 +24,7 @@ from .simulate import Result
 WIDTH, HEIGHT = 560, 300
 METRIC_COLOURS = {"mean": "#4c78a8", "p50": "#54a24b", "p99": "#e45756"}
 OUTCOME_COLOURS = {"ok": "#54a24b", "dropped": "#f58518", "failed": "#e45756",
-                   "lost": "#7b3294", "in_flight": "#9d9d9d"}
+                   "lost": "#7b3294", "timed_out": "#8c6d31", "in_flight": "#9d9d9d"}
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2"]
 
 

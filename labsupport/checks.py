@@ -42,6 +42,11 @@ policy such as least connections, or a retry, looks at each server (a few second
 MAX_COPIES = 1_000_000
 """The most copies of writes one run may make: a database copies every write to each replica
 (replicas * writes; each copy is an event of its own, about ten seconds at most)."""
+MAX_RETRIES = 10
+"""Most retries a client may make of one request (real clients make two or three)."""
+MAX_ATTEMPTS = 10_000_000
+"""The most attempts clients may send in one run: (retries + 1) * requests, since each
+attempt a client sends is queued and served (about half a minute at most)."""
 MAX_FAILURES = 10_000
 """Failures one server may be given."""
 MAX_CHECKS = 1_000

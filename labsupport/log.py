@@ -14,6 +14,8 @@ Outcomes:
   was being served.
 - `lost`: a write the database acknowledged, then lost when its primary failed
   before the write reached the replica that took over.
+- `timed_out`: the client stopped waiting (its timeout passed) and did not try again;
+  only with `Clients` in front, which give up.
 - `in_flight`: still queued or in service when the run stopped.
 """
 
@@ -22,8 +24,9 @@ from array import array
 import numpy as np
 import pandas as pd
 
-OK, DROPPED, FAILED, LOST, IN_FLIGHT = "ok", "dropped", "failed", "lost", "in_flight"
-OUTCOMES = (OK, DROPPED, FAILED, LOST, IN_FLIGHT)
+OK, DROPPED, FAILED, LOST, TIMED_OUT, IN_FLIGHT = (
+    "ok", "dropped", "failed", "lost", "timed_out", "in_flight")
+OUTCOMES = (OK, DROPPED, FAILED, LOST, TIMED_OUT, IN_FLIGHT)
 CODE = {outcome: code for code, outcome in enumerate(OUTCOMES)}  # stored as one byte each
 
 
@@ -45,6 +48,7 @@ class RequestLog:
         self.outcome = bytearray([CODE[IN_FLIGHT]]) * n  # CODE of each request's outcome
         self.where = array("i", [-1]) * n        # index into `places`; -1: nowhere yet
         self.retried = bytearray(n)  # 1: sent to a second server after the first failed it
+        self.attempts = bytearray([1]) * n  # times the client sent it (retries: see Clients)
         self.stale = bytearray(n)    # 1: a read returned an older version than acknowledged
         self.hit = bytearray(n)      # 1: a read answered from a cache
         self.own_write_missed = bytearray(n)  # 1: ...older than the reader's own last write
@@ -102,6 +106,7 @@ class RequestLog:
                                                  categories=OUTCOMES),
             "server": pd.Categorical.from_codes(where, categories=self.places + ["-"]),
             "retried": _flags(self.retried),
+            "attempts": np.frombuffer(self.attempts, dtype=np.uint8).astype(np.int64),
             "stale": _flags(self.stale),
             "hit": _flags(self.hit),
             "own_write_missed": _flags(self.own_write_missed),

@@ -27,6 +27,8 @@ def summarise(requests, workers, run_time, arrival_rate, capacity, window):
     outcomes = requests["outcome"].value_counts()
     latency = requests.loc[requests["outcome"] == OK, "latency"].to_numpy()
     offered_load = arrival_rate / capacity
+    attempts = int(requests["attempts"].sum())  # retries are load on the server too
+    attempt_load = offered_load * attempts / len(requests) if len(requests) else offered_load
     p50, p95, p99 = np.percentile(latency, [50, 95, 99]) if len(latency) else [np.nan] * 3
     summary = {"requests": len(requests)}
     summary.update({outcome: int(outcomes.get(outcome, 0)) for outcome in OUTCOMES})
@@ -39,7 +41,9 @@ def summarise(requests, workers, run_time, arrival_rate, capacity, window):
         **_read_percentiles(requests),
         "hit_ratio": _hit_ratio(requests),
         "offered_load": offered_load,
-        "unstable": bool(offered_load >= 1),
+        "attempts": attempts,
+        "attempt_load": attempt_load,
+        "unstable": bool(attempt_load >= 1),
     })
     for name, utilisation in busy_share(requests, workers, run_time).items():
         summary[f"utilisation.{name}"] = utilisation
@@ -99,10 +103,13 @@ def over_time(requests, bin_seconds=1.0):
 def headline(summary):
     """The summary in one line a reader can take in at a glance."""
     stability = "UNSTABLE: offered more than capacity" if summary["unstable"] else "stable"
-    return (f"load {summary['offered_load']:.2f} ({stability}) · "
+    retried = (f", {summary['attempt_load']:.2f} with retries"
+               if summary.get("attempts", 0) > summary["requests"] else "")
+    return (f"load {summary['offered_load']:.2f}{retried} ({stability}) · "
             f"p50 {summary['p50_latency'] * 1000:.0f} ms · "
             f"p99 {summary['p99_latency'] * 1000:.0f} ms · "
             f"ok {summary['ok']:,} · dropped {summary['dropped']:,} · "
             f"failed {summary['failed']:,}"
             + (f" · lost {summary['lost']:,}" if summary.get("lost") else "")
+            + (f" · timed out {summary['timed_out']:,}" if summary.get("timed_out") else "")
             + f" · in flight {summary['in_flight']:,}")

@@ -30,7 +30,9 @@ from simpy import Interrupt
 from simpy.events import Timeout
 
 from . import checks
-from .log import DROPPED, FAILED, OK
+from .log import CODE, DROPPED, FAILED, IN_FLIGHT, OK
+
+STILL_OPEN = CODE[IN_FLIGHT]  # a request's outcome code until it ends
 
 DISTRIBUTIONS = ("exponential", "deterministic", "pareto")
 PARETO_SHAPE = 2.1
@@ -125,6 +127,7 @@ class RunningServer:
         self.up = True
         self.on_failure = None  # set by a component in front that may retry elsewhere
         self.on_success = None  # set by a component that acts on finished requests
+        self.on_drop = None     # set by a component in front that acts on turned-away ones
         self.workers = [self.env.process(self.work()) for _ in range(spec.workers)]
         if spec.failures:
             self.env.process(self.fail_and_recover())
@@ -139,8 +142,10 @@ class RunningServer:
             self.idle.pop().succeed()
         elif self.queue_limit is None or len(self.queue) < self.queue_limit:
             self.queue.append(rid)
-        else:
+        elif self.on_drop is None:
             self.log.ended_as(rid, self.env.now, DROPPED)
+        else:
+            self.on_drop(self, rid)
 
     def fail(self, rid):
         """Request `rid` failed here: it ends failed, unless `on_failure` takes it over."""
@@ -162,7 +167,8 @@ class RunningServer:
                 self.idle.append(wake)
                 yield wake
             rid = queue.popleft()
-            log.start[rid] = env.now
+            if log.outcome[rid] == STILL_OPEN:  # not a copy its client has given up on
+                log.start[rid] = env.now
             try:
                 yield env.timeout(self.service_times[rid])
             except Interrupt:  # the server failed while serving it

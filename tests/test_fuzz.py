@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labsupport import Balancer, Cache, Database, Server, Trace, Workload, simulate, theory
+from labsupport import Balancer, Cache, Clients, Database, Server, Trace, Workload, simulate, theory
 from labsupport.availability import simulate_uptime
 from labsupport.balancer import POLICIES, RunningBalancer
 from labsupport.cache import Store, replay
@@ -131,9 +131,14 @@ def systems(draw):
     server = build(Server, draw(SERVER))
     if server is None:
         return None
-    kind = draw(st.sampled_from(["server", "balancer", "database", "cache"]))
+    kind = draw(st.sampled_from(["server", "balancer", "database", "cache", "clients"]))
     if kind == "server":
         return server
+    if kind == "clients":
+        return build(Clients, {"server": server, **draw(optional(
+            timeout=st.one_of(reals(0.001, 2), st.just(math.inf)), retries=ints(0, 10),
+            backoff=reals(0, 1), jitter=choices(True, False),
+            retry_budget=st.one_of(st.none(), reals(0, 10))))})
     if kind == "balancer":
         options = draw(optional(policy=choices(*POLICIES), retries=choices(True, False),
                                 health_check_interval=st.one_of(st.none(), reals(0.01, 5)),
