@@ -13,7 +13,7 @@ requests, so the simulation does a fixed amount of work. A system offered more
 than its capacity is marked `unstable` in the summary (its queue grows for as
 long as traffic lasts, so its latency has no steady state to report).
 
-`system` is any component (a `Server`, a `Balancer`, a `Database`...) with a
+`system` is any component (a `Server`, a `Balancer`, a `Database`, `Clients`...) with a
 `capacity` in requests per second (or `capacity_for(workload)` where it depends
 on the mix of reads and writes) and a `build(sim)` that returns something with
 `accept(request_number)`.
@@ -103,7 +103,7 @@ def simulate(system, workload, drain_time=None):
     """
     if not callable(getattr(system, "build", None)) or not (
             hasattr(system, "capacity") or hasattr(system, "capacity_for")):
-        raise ValueError("system must be a component (a Server, Balancer, Database or Cache), "
+        raise ValueError("system must be a component (a Server, Balancer, Database, Cache or Clients), "
                          f"got {checks.shown(system)}")
     if not isinstance(workload, (Workload, Trace)):
         raise ValueError(f"workload must be a Workload or a Trace, got {checks.shown(workload)}")
