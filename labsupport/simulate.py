@@ -103,8 +103,8 @@ def simulate(system, workload, drain_time=None):
     """
     if not callable(getattr(system, "build", None)) or not (
             hasattr(system, "capacity") or hasattr(system, "capacity_for")):
-        raise ValueError("system must be a component (a Server, Balancer, Database, Cache or Clients), "
-                         f"got {checks.shown(system)}")
+        raise ValueError("system must be a component (a Server, Balancer, Database, Cache or "
+                         f"Clients), got {checks.shown(system)}")
     if not isinstance(workload, (Workload, Trace)):
         raise ValueError(f"workload must be a Workload or a Trace, got {checks.shown(workload)}")
     if drain_time is not None:
