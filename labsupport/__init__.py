@@ -16,4 +16,5 @@ from .server import Server
 from .simulate import Result, simulate
 from .workload import Trace, Workload
 
-__all__ = ["Balancer", "Cache", "Clients", "Database", "OUTCOMES", "Result", "Server", "Trace", "Workload", "simulate"]
+__all__ = ["Balancer", "Cache", "Clients", "Database", "OUTCOMES", "Result", "Server", "Trace",
+           "Workload", "simulate"]
