@@ -24,6 +24,7 @@ ended.
 """
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 from . import checks
@@ -90,7 +91,8 @@ class RunningClients:
         self.server.on_failure = lambda server, rid: self.refused(rid, FAILED)
         self.server.on_drop = lambda server, rid: self.refused(rid, DROPPED)
         self.rng = sim.random(spec.name)
-        self.finished = bytearray(len(sim.arrivals))  # attempts the server is done with
+        self.queued = {}     # request -> numbers of its attempts in the server's queue
+        self.sending = None  # the request being handed to the server this instant
         self.waiting = bytearray(len(sim.arrivals))   # 1: the client awaits its last attempt
         self.tokens = 0.0
 
@@ -104,34 +106,48 @@ class RunningClients:
         """Send one attempt of request `rid`, and start its timeout."""
         if not first:
             self.log.attempts[rid] += 1
+        attempt = self.log.attempts[rid]
         self.waiting[rid] = 1
         if self.spec.timeout < math.inf:
-            attempt = self.log.attempts[rid]
             clock = self.env.timeout(self.spec.timeout)
             clock.callbacks.append(lambda event: self.gave_up(rid, attempt))
+        self.sending = rid  # the server may turn it away, or fail it, at once
         self.server.accept(rid)
+        if self.sending == rid:  # it joined the queue
+            self.queued.setdefault(rid, deque()).append(attempt)
+        self.sending = None
 
-    def latest(self, rid):
-        """The server is done with one more attempt of `rid`: is it the one the client awaits?
-        A server finishes a request's attempts in the order they were sent (first in, first
-        out, each the same size), so the k-th it finishes is the k-th sent."""
-        self.finished[rid] += 1
-        return self.finished[rid] == self.log.attempts[rid] and self.waiting[rid]
+    def which(self, rid):
+        """The attempt of `rid` the server has just finished with: the one just sent, if it
+        was turned away or failed as it arrived; else the oldest in its queue (a server
+        finishes a request's queued attempts in the order they came, each the same size)."""
+        if self.sending == rid:
+            self.sending = None
+            return self.log.attempts[rid]
+        attempts = self.queued[rid]
+        attempt = attempts.popleft()
+        if not attempts:
+            del self.queued[rid]
+        return attempt
+
+    def awaited(self, rid, attempt):
+        """Whether the client still waits for this attempt (its latest) of `rid`."""
+        return attempt == self.log.attempts[rid] and self.waiting[rid]
 
     def answered(self, server, rid):
         """The server answered an attempt: the request is served if its client still waits."""
-        if self.latest(rid):
+        if self.awaited(rid, self.which(rid)):
             self.waiting[rid] = 0
             self.log.ended_as(rid, self.env.now, OK)
 
     def refused(self, rid, outcome):
         """The server turned an attempt away or failed it: retry, or end with `outcome`."""
-        if self.latest(rid):
+        if self.awaited(rid, self.which(rid)):
             self.retry_or_end(rid, outcome)
 
     def gave_up(self, rid, attempt):
         """An attempt's timeout passed: if the client still waits for it, stop waiting."""
-        if attempt == self.log.attempts[rid] and self.waiting[rid]:
+        if self.awaited(rid, attempt):
             self.retry_or_end(rid, TIMED_OUT)
 
     def retry_or_end(self, rid, outcome):

@@ -53,6 +53,18 @@ def test_a_late_answer_to_an_abandoned_attempt_does_not_count():
     assert log.loc[1, "finish"] == pytest.approx(0.18)
 
 
+def test_a_retry_turned_away_while_an_older_copy_waits_is_the_one_turned_away():
+    """One worker, room for one waiting. Request 1 waits behind a 0.3 s request and times out
+    at 0.15 s; its retry finds the queue full (its own first copy holds the place) and is
+    turned away at once: with no retries left, it ends dropped then, not when the copy is
+    served."""
+    server = Server(workers=1, mean_service_time=0.010, queue_limit=1)
+    log = rows(simulate(Clients(server, timeout=0.15, retries=1),
+                        Trace(times=(0.0, 0.0), sizes=(30, 1))))
+    assert log.loc[1, "outcome"] == "dropped" and log.loc[1, "attempts"] == 2
+    assert log.loc[1, "finish"] == pytest.approx(0.15)
+
+
 def test_a_turned_away_request_is_retried_after_its_backoff():
     """No queue: the second of two simultaneous requests is turned away; retried at once it is
     turned away again; after a 50 ms backoff the server is free and serves it."""
