@@ -1,6 +1,6 @@
 """Sphinx extension: the book shows the reality check's stored results.
 
-The reality lab measures real nginx, Redis and PostgreSQL for about a minute and a half.
+The reality lab measures real nginx, Redis and PostgreSQL for about two minutes.
 The tests measure them live (tests/test_reality.py, and the Binder-like run); the book
 shows the stored results of the last live run (`make reality` writes them, with the
 machine and the date, into labs/reality-results.json), so that a build never waits on

@@ -217,7 +217,7 @@ def main():
                     f"{by_engine['labsupport'] / by_engine['heapq loop (floor)']:.1f}×.")
     lab_rows = []
     for path in sorted((HERE.parent / "labs").glob("*.ipynb")):
-        # The reality check measures real software for about 90 s by design; here it runs
+        # The reality check measures real software for about two minutes by design; here it runs
         # from its stored results, which times the lab's own code and its model panel.
         stored = {"ZTM_REALITY": "stored"} if path.stem == "reality" else {}
         total, reruns = labs.measure(path, stored)
@@ -227,7 +227,7 @@ def main():
     text += ["\n## Labs\n", "Full execution in a fresh kernel, and the slowest control panel's "
              "re-run at its default setting (median of 5). The reality check runs from its "
              "stored results here; live, it measures nginx, Redis and PostgreSQL for about "
-             "90 s by design.\n",
+             "two minutes by design.\n",
              markdown(lab_rows, ["lab", "execution (s)", "control-panel re-run (s)"],
                       {"execution (s)": ".1f", "control-panel re-run (s)": ".3f"})]
     text += ["\n## Scale\n", "Each in a fresh process; peak memory is that process's "

@@ -3,11 +3,14 @@
 Picture a flight simulator checked against a real aircraft: same inputs, compare the
 readings. Here the aircraft is real software on 127.0.0.1 (`loopback.Bench`: three
 backends with exponential service times behind nginx; Redis and PostgreSQL each with one
-replica) and the simulator is labsupport (`predict`). Each step is one function returning
-a table or a dict (`experiments`, `replicas`); `Session` runs them live when the software
-is installed, or shows the stored results of a live run when it is not or when asked to.
+replica; one Redis as a cache) and the simulator is labsupport (`predict`, `cache`). Each
+step is one function returning a table or a dict (`experiments`, `replicas`,
+`rediscache`); `Session` runs them live when the software is installed, or shows the
+stored results of a live run when it is not or when asked to.
 
-    python -m labsupport.reality labs/reality-results.json   # run every step, save
+    python -m labsupport.reality labs/reality-results.json         # run every step, save
+    python -m labsupport.reality labs/reality-results.json cache   # only this step; keep
+                                                                   # the others' results
 """
 
 import datetime
@@ -26,6 +29,7 @@ import pandas as pd
 from . import checks
 from .experiments import calibrate, failover, latency_vs_load
 from .loopback import nginx_binary
+from .rediscache import hit_ratios
 from .replicas import postgres_bin, postgres_lag, redis_lag
 
 
@@ -56,7 +60,7 @@ def machine():
             "postgresql": version([str(postgres_bin() or "postgres") + "/postgres", "-V"])}
 
 
-STEPS = ("calibration", "latency", "failover", "replication")
+STEPS = ("calibration", "latency", "failover", "replication", "cache")
 
 
 class Session:
@@ -98,8 +102,10 @@ class Session:
             result = latency_vs_load(self.results["calibration"])
         elif step == "failover":
             result = failover(self.results["calibration"])
-        else:
+        elif step == "replication":
             result = pd.DataFrame([redis_lag(), postgres_lag()])
+        else:
+            result = hit_ratios()
         self.results[step] = result
         if self.save_to:
             self.save(self.save_to)
@@ -121,18 +127,35 @@ class Session:
 
     def save(self, path=None):
         """Write the results and the machine facts as JSON (what the stored mode reads)."""
-        results = {step: ({"table": value.to_dict("split")} if isinstance(value, pd.DataFrame)
-                          else value) for step, value in self.results.items()}
+        results = {step: ({"table": self.results[step].to_dict("split")}
+                          if isinstance(self.results[step], pd.DataFrame)
+                          else self.results[step]) for step in STEPS if step in self.results}
         for value in results.values():
             value.get("table", {}).pop("index", None)
         Path(path or self.stored_path).write_text(
             json.dumps({"machine": self.machine, "results": results}, indent=1) + "\n")
 
 
-if __name__ == "__main__":
-    session = Session(sys.argv[1] if len(sys.argv) > 1 else "labs/reality-results.json",
-                      live=True)
-    for name in STEPS:
+def measure(path, steps=STEPS):
+    """Measure `steps` live and save them to `path`, with the stored results of the other
+    steps (which must come from this machine and these versions) kept as they are."""
+    for step in steps:
+        checks.one_of("steps", step, STEPS)
+    session = Session(path, live=True)
+    if set(steps) != set(STEPS):
+        stored = Session(path, live=False)
+        if {**stored.machine, "date": ""} != {**session.machine, "date": ""}:
+            raise ValueError("the stored results come from another machine or other "
+                             "versions: measure every step (give no step names)")
+        if stored.machine["date"] != session.machine["date"]:
+            session.machine["date"] = f"{stored.machine['date']} and {session.machine['date']}"
+        session.results = {step: stored.run(step) for step in STEPS if step not in steps}
+    for name in [step for step in STEPS if step in steps]:
         started = time.monotonic()
         print(name, session.run(name), f"({time.monotonic() - started:.0f} s)", sep="\n")
     session.save()
+
+
+if __name__ == "__main__":
+    measure(sys.argv[1] if len(sys.argv) > 1 else "labs/reality-results.json",
+            tuple(sys.argv[2:]) or STEPS)

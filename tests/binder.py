@@ -252,7 +252,7 @@ class BinderUser:
 class LabRuns:
     """Labs executed by nbval as the user, each once: `runs[lab]` is the CompletedProcess.
 
-    The reality lab, which spends most of its minute and a half waiting on real software,
+    The reality lab, which spends most of its two minutes waiting on real software,
     starts in the background at once and the others run meanwhile (its live checks are
     built to hold with a busy CPU beside them). It saves what it measured."""
 
