@@ -51,7 +51,8 @@ class Balancer:
                              f"got {checks.shown(self.servers)}")
         names = [server.name for server in servers]
         if len(set(names)) < len(names):  # Server() copies: number them server-1, server-2...
-            servers = tuple(dataclasses.replace(server, name=f"{server.name}-{i}")
+            servers = tuple(dataclasses.replace(server, name=f"{server.name}-{i}",
+                                                tier=server.tier or server.name)
                             for i, server in enumerate(servers, start=1))
         object.__setattr__(self, "servers", servers)
         checks.one_of("policy", self.policy, POLICIES)
@@ -82,8 +83,16 @@ class Balancer:
 
     @property
     def capacity(self):
-        """Requests per second the servers can finish together (perfectly balanced)."""
+        """Requests per second the servers can finish together (perfectly balanced), on
+        their own."""
         return sum(server.capacity for server in self.servers)
+
+    def capacity_for(self, workload):
+        """Requests per second the servers can finish together with this workload's mix,
+        perfectly balanced, and no more than the tiers they call can (each counted once)."""
+        own = sum(server.own_capacity_for(workload) for server in self.servers)
+        behind = {server.calls for server in self.servers if server.calls is not None}
+        return min([own, *(tier.capacity_for(workload) for tier in behind)])
 
     def build(self, sim):
         return RunningBalancer(self, sim)
@@ -107,27 +116,30 @@ class RunningBalancer:
         self.weight = dict(zip(self.servers, spec.weights or [1.0] * len(self.servers)))
         self.credit = dict.fromkeys(self.servers, 0.0)  # smooth weighted round robin
         self.pick = getattr(self, spec.policy)
-        for server in self.servers:
-            server.on_failure = self.failed
         if spec.health_check_interval is not None:
             self.env.process(self.health_checks())
 
-    def accept(self, rid):
+    def accept(self, rid, reply):
         """Send request `rid` to the server the policy picks among those in rotation."""
         if not self.in_rotation:  # every server is out: nowhere to send it
-            self.log.where[rid] = self.place
-            self.log.ended_as(rid, self.env.now, FAILED)
+            self.log.where[rid] = self.log.ended_by[rid] = self.place
+            reply(rid, FAILED)
             return
-        self.pick(self.in_rotation).accept(rid)
+        server = self.pick(self.in_rotation)
+        server.accept(rid, lambda rid, outcome: self.answered(server, rid, outcome, reply))
 
-    def failed(self, server, rid):
-        """A server failed request `rid`: retry it once on the next server, or let it fail."""
-        next_server = self.next_after(server)
-        if self.spec.retries and not self.log.retried[rid] and next_server is not None:
-            self.log.retried[rid] = True
-            next_server.accept(rid)
-        else:
-            self.log.ended_as(rid, self.env.now, FAILED)
+    def answered(self, server, rid, outcome, reply):
+        """`server` answered: if it failed the request itself (not a tier behind it), retry
+        it once on the next server; else pass the answer on."""
+        if (outcome == FAILED and self.spec.retries and not self.log.retried[rid]
+                and self.log.ended_by[rid] == server.place):
+            next_server = self.next_after(server)
+            if next_server is not None:
+                self.log.retried[rid] = True
+                next_server.accept(rid, lambda rid, outcome: self.answered(
+                    next_server, rid, outcome, reply))
+                return
+        reply(rid, outcome)
 
     def next_after(self, server):
         """The next server in rotation after `server` (what nginx's proxy_next_upstream tries)."""

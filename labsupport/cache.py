@@ -133,14 +133,14 @@ class Cache:
     policy: str = "lru"
     on_write: str = "invalidate"
     server: Server = Server(workers=8, mean_service_time=0.001, name="cache")
-    database: Server = Server(workers=4, mean_service_time=0.010, name="database")
+    database: object = Server(workers=4, mean_service_time=0.010, name="database")
     flush_at: float | None = None
 
     def __post_init__(self):
         Store(self.capacity, self.policy, self.ttl)  # checks capacity, policy and ttl
         checks.one_of("on_write", self.on_write, ON_WRITE)
-        for name in ("server", "database"):
-            checks.instance(name, getattr(self, name), Server, "a Server")
+        checks.instance("server", self.server, Server, "a Server")
+        checks.tier("database", self.database)
         if self.flush_at is not None:
             checks.non_negative("flush_at", self.flush_at, maximum=checks.MAX_TIME)
 
@@ -149,11 +149,12 @@ class Cache:
         where the first of its two servers fills, the database (misses and writes) or the
         cache server (hits). The hits are counted by `hits_in(workload)`."""
         arrivals = workload.generate()
+        database = self.database.capacity_for(workload)
         if len(arrivals) == 0:
-            return self.database.capacity
+            return database
         hit_share = self.hits_in(arrivals) / len(arrivals)
         to_database, to_cache = 1 - hit_share, hit_share
-        return min(self.database.capacity / to_database if to_database else math.inf,
+        return min(database / to_database if to_database else math.inf,
                    self.server.capacity / to_cache if to_cache else math.inf)
 
     def hits_in(self, arrivals):
@@ -161,7 +162,7 @@ class Cache:
         evictions, writes and the flush as in a run, and a miss's copy landing one mean
         database service time later; but no queues (at overload, fewer misses than a run)."""
         store, hits, landing = Store(self.capacity, self.policy, self.ttl), 0, []
-        fetch_time = self.database.mean_service_time / self.database.speed
+        fetch_time = fetch_seconds(self.database)
         flush_at = math.inf if self.flush_at is None else self.flush_at
         for moment, key, write in zip(arrivals.time.tolist(), arrivals.key.tolist(),
                                       arrivals.is_write.tolist()):
@@ -185,6 +186,13 @@ class Cache:
         return RunningCache(self, sim)
 
 
+def fetch_seconds(database):
+    """Mean seconds a miss takes to read `database` when it is idle: its service time, if it
+    is one server, or its nodes' (a `Database`'s read time); else 0."""
+    server = getattr(database, "node", database)
+    return server.mean_service_time / server.speed if isinstance(server, Server) else 0.0
+
+
 class RunningCache:
     """A `Cache` taking part in one run: the whole read and write path is here."""
 
@@ -192,46 +200,48 @@ class RunningCache:
         self.spec, self.env, self.log = spec, sim.env, sim.log
         self.keys, self.is_write = sim.keys, sim.is_write
         self.store = Store(spec.capacity, spec.policy, spec.ttl)
-        self.server = spec.server.build(sim)
-        self.database = spec.database.build(sim)
-        self.server.on_success = self.served_from_cache
-        self.database.on_success = self.served_from_database
+        self.server = sim.tier(spec.server)
+        self.database = sim.tier(spec.database)
         self.commits = {}   # key -> when each of its writes committed (version n: n-th time)
         self.rng = sim.random("cache")
         self.trip = spec.server.mean_service_time  # mean seconds from a commit to the cache
         self.expected = {}  # read request -> the latest version when it arrived
+        self.replies = {}   # request -> where its answer goes
         if spec.flush_at is not None:
             self.env.process(self.flush())
 
-    def accept(self, rid):
+    def accept(self, rid, reply):
         """Reads ask the cache first; misses and writes go to the database."""
         key = self.keys[rid]
+        self.replies[rid] = reply
         if self.is_write[rid]:
-            self.database.accept(rid)
+            self.database.accept(rid, self.from_database)
             return
         self.expected[rid] = self.version_at(key, self.env.now)
         cached = self.store.get(key, self.env.now)
         self.log.hit[rid] = cached is not None
         if cached is None:
-            self.database.accept(rid)
+            self.database.accept(rid, self.from_database)
         else:
             self.log.stale[rid] = cached < self.expected[rid]
-            self.server.accept(rid)
+            self.server.accept(rid, self.from_cache)
 
-    def served_from_cache(self, server, rid):
+    def from_cache(self, rid, outcome):
         del self.expected[rid]
-        self.log.ended_as(rid, self.env.now, OK)
+        self.replies.pop(rid)(rid, outcome)
 
-    def served_from_database(self, database, rid):
+    def from_database(self, rid, outcome):
         key = self.keys[rid]
-        if self.is_write[rid]:  # committed; the application then tells the cache, a trip later
+        if outcome != OK:
+            self.expected.pop(rid, None)
+        elif self.is_write[rid]:  # committed; the application then tells the cache, a trip later
             self.commits.setdefault(key, []).append(self.env.now)
             version, trip = len(self.commits[key]), self.rng.expovariate(1 / self.trip)
             self.env.timeout(trip).callbacks.append(lambda _: self.tell_cache(key, version))
         else:  # a miss fills the cache with what it read when the database began serving
             del self.expected[rid]  # it: a write that committed since is not in it (a race)
             self.store.set(key, self.version_at(key, self.log.start[rid]), self.env.now)
-        self.log.ended_as(rid, self.env.now, OK)
+        self.replies.pop(rid)(rid, outcome)
 
     def tell_cache(self, key, version):
         """After a write: delete the cached copy, or put the written `version` in its place

@@ -191,3 +191,13 @@ def keys(name, mapping, *needed):
         raise ValueError(f"{name} must have {', '.join(map(repr, needed))}; "
                          f"missing {', '.join(map(repr, missing))}")
     return mapping
+
+
+def tier(name, value):
+    """`value` unchanged; it must be a tier: a component with `build(sim)` and
+    `capacity_for(workload)` (a Server, Balancer, Database, Cache, Clients...)."""
+    if not callable(getattr(value, "build", None)) or not callable(
+            getattr(value, "capacity_for", None)):
+        raise ValueError(f"{name} must be a tier (a Server, Balancer, Database, Cache or "
+                         f"Clients), got {shown(value)}")
+    return value

@@ -10,7 +10,7 @@ traffic: each new request earns `retry_budget` of a token, each retry spends a w
 and a client with no whole token left gives up instead of retrying (the bank holds at most
 `BUDGET_BANK` tokens, so a quiet hour cannot save up a storm).
 
-The server does not know that a client gave up. It serves the abandoned copy when its
+The server (or any tier the clients call) does not know that a client gave up. It serves the abandoned copy when its
 turn comes, as a thread-per-request server does until it writes the answer to a closed
 connection. That wasted work is what turns retries into a collapse: an overloaded server
 spends its time on answers nobody waits for, so more clients time out, and each time-out
@@ -24,12 +24,10 @@ ended.
 """
 
 import math
-from collections import deque
 from dataclasses import dataclass
 
 from . import checks
-from .log import DROPPED, FAILED, OK, TIMED_OUT
-from .server import Server
+from .log import OK, TIMED_OUT
 
 BUDGET_BANK = 10.0
 """Most retry tokens a `retry_budget` can save up."""
@@ -37,7 +35,8 @@ BUDGET_BANK = 10.0
 
 @dataclass(frozen=True)
 class Clients:
-    """The users in front of `server`, who wait `timeout` seconds and retry.
+    """The users in front of `calls` (a server, or any tier), who wait `timeout` seconds
+    and retry.
 
     timeout: seconds a client waits for each attempt (inf: for ever).
     retries: most extra attempts per request (0: never retry).
@@ -46,7 +45,7 @@ class Clients:
     retry_budget: retries allowed per new request, on average (None: no budget).
     """
 
-    server: Server
+    calls: object
     timeout: float = 1.0
     retries: int = 0
     backoff: float = 0.0
@@ -55,7 +54,7 @@ class Clients:
     name: str = "clients"
 
     def __post_init__(self):
-        checks.instance("server", self.server, Server, "a Server")
+        checks.tier("calls", self.calls)
         timeout = checks.non_negative("timeout", self.timeout, allow_inf=True,
                                       maximum=checks.MAX_TIME)
         if timeout == 0:
@@ -68,10 +67,9 @@ class Clients:
             checks.non_negative("retry_budget", self.retry_budget, maximum=BUDGET_BANK)
         checks.text("name", self.name)
 
-    @property
-    def capacity(self):
-        """Requests per second the server behind the clients can finish."""
-        return self.server.capacity
+    def capacity_for(self, workload):
+        """Requests per second the tier the clients call can finish."""
+        return self.calls.capacity_for(workload)
 
     def build(self, sim):
         return RunningClients(self, sim)
@@ -86,20 +84,18 @@ class RunningClients:
             raise ValueError(f"(retries + 1) * requests (each attempt is served) must be at "
                              f"most {checks.MAX_ATTEMPTS:,}, got {attempts:,}")
         self.spec, self.env, self.log = spec, sim.env, sim.log
-        self.server = spec.server.build(sim)
-        self.server.on_success = self.answered
-        self.server.on_failure = lambda server, rid: self.refused(rid, FAILED)
-        self.server.on_drop = lambda server, rid: self.refused(rid, DROPPED)
+        self.place = sim.log.place(spec.name, workers=0)
+        self.tier = sim.tier(spec.calls)
         self.rng = sim.random(spec.name)
-        self.queued = {}     # request -> numbers of its attempts in the server's queue
-        self.sending = None  # the request being handed to the server this instant
-        self.waiting = bytearray(len(sim.arrivals))   # 1: the client awaits its last attempt
+        self.waiting = bytearray(len(sim.arrivals))  # 1: the client awaits its last attempt
+        self.replies = {}  # request -> where its end goes
         self.tokens = 0.0
 
-    def accept(self, rid):
-        """A user sends a new request: it earns retry tokens, and goes to the server."""
+    def accept(self, rid, reply):
+        """A user sends a new request: it earns retry tokens, and goes to the tier."""
         if self.spec.retry_budget is not None:
             self.tokens = min(self.tokens + self.spec.retry_budget, BUDGET_BANK)
+        self.replies[rid] = reply
         self.send(rid, first=True)
 
     def send(self, rid, first=False):
@@ -111,44 +107,31 @@ class RunningClients:
         if self.spec.timeout < math.inf:
             clock = self.env.timeout(self.spec.timeout)
             clock.callbacks.append(lambda event: self.gave_up(rid, attempt))
-        self.sending = rid  # the server may turn it away, or fail it, at once
-        self.server.accept(rid)
-        if self.sending == rid:  # it joined the queue
-            self.queued.setdefault(rid, deque()).append(attempt)
-        self.sending = None
-
-    def which(self, rid):
-        """The attempt of `rid` the server has just finished with: the one just sent, if it
-        was turned away or failed as it arrived; else the oldest in its queue (a server
-        finishes a request's queued attempts in the order they came, each the same size)."""
-        if self.sending == rid:
-            self.sending = None
-            return self.log.attempts[rid]
-        attempts = self.queued[rid]
-        attempt = attempts.popleft()
-        if not attempts:
-            del self.queued[rid]
-        return attempt
+        self.tier.accept(rid, lambda rid, outcome: self.answered(rid, attempt, outcome))
 
     def awaited(self, rid, attempt):
         """Whether the client still waits for this attempt (its latest) of `rid`."""
         return attempt == self.log.attempts[rid] and self.waiting[rid]
 
-    def answered(self, server, rid):
-        """The server answered an attempt: the request is served if its client still waits."""
-        if self.awaited(rid, self.which(rid)):
-            self.waiting[rid] = 0
-            self.log.ended_as(rid, self.env.now, OK)
-
-    def refused(self, rid, outcome):
-        """The server turned an attempt away or failed it: retry, or end with `outcome`."""
-        if self.awaited(rid, self.which(rid)):
+    def answered(self, rid, attempt, outcome):
+        """The tier answered an attempt: served if its client still waits for it; turned
+        away or failed: retry, or end so."""
+        if not self.awaited(rid, attempt):
+            return  # a late answer to an attempt the client gave up on
+        if outcome == OK:
+            self.end(rid, OK)
+        else:
             self.retry_or_end(rid, outcome)
 
     def gave_up(self, rid, attempt):
         """An attempt's timeout passed: if the client still waits for it, stop waiting."""
         if self.awaited(rid, attempt):
+            self.log.ended_by[rid] = self.place
             self.retry_or_end(rid, TIMED_OUT)
+
+    def end(self, rid, outcome):
+        self.waiting[rid] = 0
+        self.replies.pop(rid)(rid, outcome)
 
     def retry_or_end(self, rid, outcome):
         """Retry `rid` after its backoff if retries and the budget allow; else it ends."""
@@ -156,7 +139,7 @@ class RunningClients:
         retry = self.log.attempts[rid]  # this would be retry number `retry`
         if retry > self.spec.retries or (self.spec.retry_budget is not None
                                          and self.tokens < 1):
-            self.log.ended_as(rid, self.env.now, outcome)
+            self.end(rid, outcome)
             return
         if self.spec.retry_budget is not None:
             self.tokens -= 1

@@ -30,6 +30,7 @@ replica is synchronous (PostgreSQL waits only for those named in
 """
 
 import dataclasses
+import functools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -125,6 +126,9 @@ class RunningDatabase:
         self.keys, self.clients = sim.keys, sim.clients
         self.rng = sim.random(spec.name)
         self.count = 0  # nodes made so far, for their names
+        self.hop = sim.hop
+        self.answer_from = {}  # node -> what it calls when done with a request
+        self.replies = {}      # request -> where its answer goes
         primary_failures = (((spec.primary_failure, float("inf")),)
                             if spec.primary_failure is not None else ())
         self.primary = self.new_node("primary", primary_failures)
@@ -155,16 +159,18 @@ class RunningDatabase:
     def new_node(self, role, failures=()):
         self.count += 1
         spec = dataclasses.replace(self.spec.node, name=f"{self.spec.name}-{role}",
-                                   failures=failures)
-        node = spec.build(self.sim)
-        node.on_success = self.done
+                                   failures=failures, tier=self.spec.name)
+        with self.sim.behind(self.hop):  # where on a request's path this database sits
+            node = spec.build(self.sim)
+        self.answer_from[node] = functools.partial(self.done, node)
         return node
 
-    def accept(self, rid):
+    def accept(self, rid, reply):
         """Writes go to the primary; reads to a replica, or the primary when they must."""
         key, client = self.keys[rid], self.clients[rid]
+        self.replies[rid] = reply
         if self.sim.is_write[rid]:
-            self.primary.accept(rid)
+            self.send(self.primary, rid)
             return
         self.expected[rid] = (self.latest.get(key, 0), self.own.get((client, key), 0))
         since = self.env.now - self.wrote_at.get(client, -math.inf)  # inf: never wrote
@@ -172,20 +178,30 @@ class RunningDatabase:
         recent = since < self.spec.read_your_writes
         live = [node for node in self.replicas if node.up]
         if self.spec.read_from == "primary" or recent or not live:
-            self.primary.accept(rid)
+            self.send(self.primary, rid)
         else:
             self.turn += 1
-            live[self.turn % len(live)].accept(rid)
+            self.send(live[self.turn % len(live)], rid)
 
-    def done(self, node, rid):
+    def send(self, node, rid):
+        node.accept(rid, self.answer_from[node])
+
+    def answer(self, rid, outcome):
+        self.replies.pop(rid)(rid, outcome)
+
+    def done(self, node, rid, outcome):
         """A node finished a request: check a read's version; replicate a write."""
         key = self.keys[rid]
+        if outcome != OK:  # the node failed it, or turned it away
+            self.expected.pop(rid, None)
+            self.answer(rid, outcome)
+            return
         if not self.sim.is_write[rid]:
             latest, own = self.expected.pop(rid)
             got = self.version[node].get(key, 0)
             self.log.stale[rid] = got < latest
             self.log.own_write_missed[rid] = got < own
-            self.log.ended_as(rid, self.env.now, OK)
+            self.answer(rid, OK)
             return
         version = self.version[node].get(key, 0) + 1
         self.version[node][key] = version
@@ -201,7 +217,8 @@ class RunningDatabase:
                 if node is self.primary and node.up:
                     self.acknowledge(rid, sequence, key, version)
                 else:  # the primary died before it could answer
-                    self.log.ended_as(rid, self.env.now, FAILED)
+                    self.log.ended_by[rid] = node.place
+                    self.answer(rid, FAILED)
             wait = self.spec.round_trip + self.spec.flush_time
             self.env.timeout(wait).callbacks.append(reply)
 
@@ -243,7 +260,7 @@ class RunningDatabase:
         self.latest[key] = version
         self.own[(client, key)] = version
         self.wrote_at[client] = self.env.now
-        self.log.ended_as(rid, self.env.now, OK)
+        self.answer(rid, OK)
 
     def fail_over(self):
         """The primary fails; after the detection delay the most up-to-date replica takes over."""

@@ -34,19 +34,22 @@ class RequestLog:
     """Columns filled in by components while a run goes on (times in seconds).
 
     Components write a request's row straight into the columns (`log.start[rid] =
-    now`, `log.where[rid] = place`) and end it with `ended_as`, which counts it.
+    now`, `log.where[rid] = place`); the system's answer to a request ends it with
+    `answer(rid, outcome)`, which counts it.
     Each column is a compact array (8 bytes a time, 1 byte a flag or an outcome):
     a million requests fit in a few tens of megabytes.
     """
 
-    def __init__(self, arrivals, when_all_ended=None):
+    def __init__(self, arrivals, clock, when_all_ended=None):
         n = len(arrivals)
         self.arrivals = arrivals
+        self.clock = clock  # anything with `now`, in seconds: the simulation's environment
         self.when_all_ended = when_all_ended  # called once every request has ended
         self.start = array("d", [np.nan]) * n    # when service began
         self.finish = array("d", [np.nan]) * n   # when the request ended, any outcome
         self.outcome = bytearray([CODE[IN_FLIGHT]]) * n  # CODE of each request's outcome
         self.where = array("i", [-1]) * n        # index into `places`; -1: nowhere yet
+        self.ended_by = array("i", [-1]) * n     # the place that decided an outcome not ok
         self.retried = bytearray(n)  # 1: sent to a second server after the first failed it
         self.attempts = bytearray([1]) * n  # times the client sent it (retries: see Clients)
         self.stale = bytearray(n)    # 1: a read returned an older version than acknowledged
@@ -57,6 +60,9 @@ class RequestLog:
         self.events = []             # (time, component, what happened): failures, checks
         self.places = []             # names of the components requests go to
         self.workers = {}            # workers per place, for utilisation
+        self.busy_time = {}          # place -> function(now): seconds its workers served
+        self.time_in = {}            # tier -> seconds each request spent in it (queue and
+        #                              service; not the time it waited on tiers behind)
         self.requests = n            # how many requests the workload made
         self.ended = 0               # how many of them have an outcome
 
@@ -68,13 +74,20 @@ class RequestLog:
         self.workers[name] = workers
         return len(self.places) - 1
 
+    def tier_column(self, tier):
+        """The column of seconds each request spends in `tier` (made on first use): the
+        servers of one tier (a balancer's copies, a database's nodes) share it."""
+        if tier not in self.time_in:
+            self.time_in[tier] = array("d", [0.0]) * self.requests
+        return self.time_in[tier]
+
     def lost(self, rid):
         """An acknowledged write turned out lost: its outcome changes from ok to lost."""
         self.outcome[rid] = CODE[LOST]
 
-    def ended_as(self, rid, time, outcome):
-        """Request `rid` ended at `time` (seconds) with `outcome`; counts it once."""
-        self.finish[rid] = time
+    def answer(self, rid, outcome):
+        """The system answered request `rid` with `outcome`, now: it ends; counts it once."""
+        self.finish[rid] = self.clock.now
         self.outcome[rid] = CODE[outcome]
         self.ended += 1
         if self.ended == self.requests and self.when_all_ended:
@@ -95,6 +108,10 @@ class RequestLog:
         finish = np.frombuffer(self.finish).copy()
         where = np.frombuffer(self.where, dtype=np.int32).copy()
         where[where < 0] = len(self.places)  # not routed anywhere: "-"
+        ended_by = np.frombuffer(self.ended_by, dtype=np.int32).copy()
+        ok = np.frombuffer(self.outcome, dtype=np.uint8) == CODE[OK]
+        ended_by[ok] = where[ok]  # a served request ended where it was last served
+        ended_by[ended_by < 0] = len(self.places)
         return pd.DataFrame({
             "request": np.arange(len(arrivals)),
             "arrival": arrivals.time,
@@ -105,6 +122,7 @@ class RequestLog:
             "outcome": pd.Categorical.from_codes(np.frombuffer(self.outcome, dtype=np.uint8),
                                                  categories=OUTCOMES),
             "server": pd.Categorical.from_codes(where, categories=self.places + ["-"]),
+            "ended_by": pd.Categorical.from_codes(ended_by, categories=self.places + ["-"]),
             "retried": _flags(self.retried),
             "attempts": np.frombuffer(self.attempts, dtype=np.uint8).astype(np.int64),
             "stale": _flags(self.stale),
@@ -115,6 +133,8 @@ class RequestLog:
                                               categories=["read", "write"]),
             "key": arrivals.key,
             "client": arrivals.client,
+            **{f"time_in.{tier}": np.frombuffer(column).copy()
+               for tier, column in self.time_in.items()},
         })
 
 

@@ -17,12 +17,13 @@ from . import checks
 from .log import OK, OUTCOMES
 
 
-def summarise(requests, workers, run_time, arrival_rate, capacity, window):
+def summarise(requests, workers, run_time, arrival_rate, capacity, window, busy=None):
     """The run in one flat dict (seconds, requests per second, shares 0-1).
 
     workers: {server name: workers}; run_time: seconds the run lasted;
     capacity: the most requests per second the system can serve; window: seconds
-    arrivals lasted. Throughput counts requests served within that window.
+    arrivals lasted; busy: {server name: seconds its workers served} (None: worked out
+    from the log). Throughput counts requests served within that window.
     """
     outcomes = requests["outcome"].value_counts()
     latency = requests.loc[requests["outcome"] == OK, "latency"].to_numpy()
@@ -45,8 +46,16 @@ def summarise(requests, workers, run_time, arrival_rate, capacity, window):
         "attempt_load": attempt_load,
         "unstable": bool(attempt_load >= 1),
     })
-    for name, utilisation in busy_share(requests, workers, run_time).items():
+    shares = (busy_share(requests, workers, run_time) if busy is None else
+              {name: busy[name] / (count * run_time) if run_time > 0 else 0.0
+               for name, count in workers.items() if count > 0})
+    for name, utilisation in shares.items():
         summary[f"utilisation.{name}"] = utilisation
+    served = requests["outcome"] == OK
+    for column in requests.columns:
+        if column.startswith("time_in."):  # mean seconds a served request spent in each tier
+            spent = requests.loc[served, column]
+            summary[f"mean_{column}"] = float(spent.mean()) if len(spent) else np.nan
     return summary
 
 

@@ -30,7 +30,7 @@ from simpy import Interrupt
 from simpy.events import Timeout
 
 from . import checks
-from .log import CODE, DROPPED, FAILED, IN_FLIGHT, OK
+from .log import CODE, DROPPED, FAILED, IN_FLIGHT, OK, TIMED_OUT
 
 STILL_OPEN = CODE[IN_FLIGHT]  # a request's outcome code until it ends
 
@@ -46,6 +46,17 @@ def request_sizes(distribution, draws):
         return np.ones_like(draws)
     # exp(draw / shape) is Pareto with minimum 1; scale it to mean 1.
     return (PARETO_SHAPE - 1) / PARETO_SHAPE * np.exp(draws / PARETO_SHAPE)
+
+
+def service_times(sim, distribution, read_time, write_time):
+    """Seconds each request of the run takes on a server: its size under `distribution`
+    times `read_time` or `write_time` (seconds per unit of size). Worked out for every
+    request at once, and shared by servers that are alike."""
+    def make():
+        sizes = request_sizes(distribution, sim.draws())
+        per_size = np.where(sim.arrivals.is_write, write_time, read_time)
+        return (per_size * sizes).tolist()
+    return sim.shared(("service times", distribution, read_time, write_time), make)
 
 
 def failure_windows(failures):
@@ -76,6 +87,14 @@ class Server:
     write_service_time: seconds a write takes at speed 1, if writes differ (databases).
     queue_limit: most requests that may wait; None means no limit.
     failures: (fail_at, recover_at) pairs in seconds; recover_at may be inf.
+    calls: the tier behind this server (a cache, a database, another server...), which
+        each request calls once the server's own work is done; None: no tier behind.
+    blocking: True, the worker waits for the tier behind to answer (a thread per request);
+        False, it is free once its own work is done (an event-driven server).
+    call_timeout: seconds a blocking worker waits for the tier behind before it answers
+        `timed_out` (None: for as long as it takes).
+    tier: the name of the tier this server belongs to, for the request log's time per
+        tier (default: its own name; a balancer's copies share their original name).
     """
 
     workers: int = 1
@@ -86,6 +105,10 @@ class Server:
     failures: tuple = ()
     name: str = "server"
     write_service_time: float | None = None
+    calls: object = None
+    blocking: bool = True
+    call_timeout: float | None = None
+    tier: str | None = None
 
     def __post_init__(self):
         checks.count("workers", self.workers, maximum=checks.MAX_WORKERS)
@@ -102,82 +125,147 @@ class Server:
             checks.positive("write_service_time", self.write_service_time,
                             maximum=checks.MAX_TIME, minimum=checks.MIN_SERVICE_TIME)
         object.__setattr__(self, "failures", failure_windows(self.failures))
+        if self.calls is not None:
+            checks.tier("calls", self.calls)
+        checks.flag("blocking", self.blocking)
+        if self.call_timeout is not None:
+            checks.positive("call_timeout", self.call_timeout, maximum=checks.MAX_TIME)
+            if self.calls is None or not self.blocking:
+                raise ValueError("call_timeout needs a tier behind (calls) and a blocking "
+                                 f"server, got calls={checks.shown(self.calls)}, "
+                                 f"blocking={self.blocking!r}")
+        if self.tier is not None:
+            checks.text("tier", self.tier)
 
     @property
     def capacity(self):
-        """Most requests per second this server can finish (all workers busy)."""
+        """Most requests per second this machine can finish (all workers busy), on its own."""
         return self.workers * self.speed / self.mean_service_time
+
+    def capacity_for(self, workload):
+        """Most requests per second it can finish with this workload's mix of reads and
+        writes, and no more than the tier behind it can (an upper bound for a blocking
+        server, whose workers also wait for that tier)."""
+        own = self.own_capacity_for(workload)
+        return own if self.calls is None else min(own, self.calls.capacity_for(workload))
+
+    def own_capacity_for(self, workload):
+        """Most requests per second its own workers can finish with this mix, on their own."""
+        reads = workload.read_share
+        write_time = self.write_service_time or self.mean_service_time
+        return self.workers * self.speed / (reads * self.mean_service_time
+                                            + (1 - reads) * write_time)
 
     def build(self, sim):
         return RunningServer(self, sim)
 
 
 class RunningServer:
-    """A `Server` taking part in one run."""
+    """A `Server` taking part in one run.
+
+    Like every running tier, it takes a request with `accept(rid, reply)` and, once done
+    with it, calls `reply(rid, outcome)` exactly once: `ok`, or the outcome that ended it
+    here or behind it. The tier in front passes its own `reply`, so an answer travels back
+    the way the request came."""
 
     def __init__(self, spec, sim):
         self.spec, self.env, self.log = spec, sim.env, sim.log
         self.place = sim.log.place(spec.name, spec.workers)
+        self.time_here = sim.log.tier_column(spec.tier or spec.name)
         read_time = spec.mean_service_time / spec.speed
         write_time = (spec.write_service_time or spec.mean_service_time) / spec.speed
-        self.service_times = sim.service_times(spec.distribution, read_time, write_time)
-        self.queue = deque()   # request numbers waiting, oldest first
+        self.service_times = service_times(sim, spec.distribution, read_time, write_time)
+        self.behind = None
+        if spec.calls is not None:
+            with sim.behind():
+                self.behind = sim.tier(spec.calls)
+        self.queue = deque()   # (request, reply, arrived at) waiting, oldest first
         self.queue_limit = spec.queue_limit
         self.idle = []         # one event per idle worker, to wake it
         self.up = True
-        self.on_failure = None  # set by a component in front that may retry elsewhere
-        self.on_success = None  # set by a component that acts on finished requests
-        self.on_drop = None     # set by a component in front that acts on turned-away ones
-        self.workers = [self.env.process(self.work()) for _ in range(spec.workers)]
+        self.busy = 0.0        # seconds of service its workers took on, summed
+        self.serving_until = [0.0] * spec.workers  # when each worker's service ends
+        self.calling = set()   # workers waiting on the tier behind
+        sim.log.busy_time[spec.name] = self.busy_until
+        self.workers = [self.env.process(self.work(i)) for i in range(spec.workers)]
         if spec.failures:
             self.env.process(self.fail_and_recover())
 
-    def accept(self, rid):
+    def accept(self, rid, reply):
         """A request arrives: fail it if down, queue it (waking an idle worker) or drop it."""
         self.log.where[rid] = self.place
         if not self.up:
-            self.fail(rid)
+            self.end(rid, reply, FAILED)
         elif self.idle:
-            self.queue.append(rid)
+            self.queue.append((rid, reply, self.env.now))
             self.idle.pop().succeed()
         elif self.queue_limit is None or len(self.queue) < self.queue_limit:
-            self.queue.append(rid)
-        elif self.on_drop is None:
-            self.log.ended_as(rid, self.env.now, DROPPED)
+            self.queue.append((rid, reply, self.env.now))
         else:
-            self.on_drop(self, rid)
+            self.end(rid, reply, DROPPED)
 
-    def fail(self, rid):
-        """Request `rid` failed here: it ends failed, unless `on_failure` takes it over."""
-        if self.on_failure is None:
-            self.log.ended_as(rid, self.env.now, FAILED)
-        else:
-            self.on_failure(self, rid)
+    def end(self, rid, reply, outcome):
+        """Request `rid` ends here with `outcome` (not `ok`): say so, and answer."""
+        self.log.ended_by[rid] = self.place
+        reply(rid, outcome)
 
     def in_system(self):
         """Requests queued or in service right now (a worker not idle is serving one)."""
         return len(self.queue) + len(self.workers) - len(self.idle)
 
-    def work(self):
-        """One worker's whole day: take the next request, serve it, record it."""
+    def work(self, worker):
+        """One worker's whole day: take the next request, serve it, pass it on or answer."""
         env, log, queue = self.env, self.log, self.queue  # short names for the busiest loop
+        service_times, serving_until, time_here = (self.service_times, self.serving_until,
+                                                   self.time_here)
+        behind, blocking, idle, timeout = self.behind, self.spec.blocking, self.idle, env.timeout
         while True:
             while not queue:  # nothing to do: wait until accept() wakes this worker
                 wake = env.event()
-                self.idle.append(wake)
+                idle.append(wake)
                 yield wake
-            rid = queue.popleft()
+            rid, reply, arrived = queue.popleft()
+            now = env.now
             if log.outcome[rid] == STILL_OPEN:  # not a copy its client has given up on
-                log.start[rid] = env.now
+                log.start[rid] = now
+            service = service_times[rid]
+            self.busy += service
+            serving_until[worker] = now + service
             try:
-                yield env.timeout(self.service_times[rid])
+                yield timeout(service)
             except Interrupt:  # the server failed while serving it
-                self.fail(rid)
+                self.busy -= serving_until[worker] - env.now  # the part it did not serve
+                self.end(rid, reply, FAILED)
                 continue
-            if self.on_success is None:
-                log.ended_as(rid, env.now, OK)
+            time_here[rid] += env.now - arrived
+            if behind is None:
+                reply(rid, OK)
+            elif not blocking:  # hand it on; the answer goes straight back
+                behind.accept(rid, reply)
+            else:  # wait for the tier behind, holding this worker
+                yield from self.call(worker, rid, reply)
+
+    def call(self, worker, rid, reply):
+        """Call the tier behind, wait for its answer, and answer with it: at most
+        `call_timeout` seconds, then `timed_out` (a late answer is ignored)."""
+        answered = self.env.event()
+        self.behind.accept(rid, lambda rid, outcome: answered.triggered
+                           or answered.succeed(outcome))
+        self.calling.add(worker)
+        try:
+            if self.spec.call_timeout is None:
+                yield answered
             else:
-                self.on_success(self, rid)
+                yield answered | self.env.timeout(self.spec.call_timeout)
+        except Interrupt:  # the server failed while its worker waited
+            self.end(rid, reply, FAILED)
+            return
+        finally:
+            self.calling.discard(worker)
+        if answered.triggered:
+            reply(rid, answered.value)
+        else:
+            self.end(rid, reply, TIMED_OUT)
 
     def fail_and_recover(self):
         """At each failure every request inside fails; arrivals fail until recovery."""
@@ -185,14 +273,19 @@ class RunningServer:
             yield self.env.timeout(fail_at - self.env.now)
             self.up = False
             self.log.event(self.env.now, self.spec.name, "fails")
-            for worker in self.workers:
-                if isinstance(worker.target, Timeout):  # serving: work() fails its request
-                    worker.interrupt()
-            for rid in self.queue:
-                self.fail(rid)
+            for number, worker in enumerate(self.workers):
+                if isinstance(worker.target, Timeout) or number in self.calling:
+                    worker.interrupt()  # serving, or waiting on the tier behind: it fails
+            for rid, reply, _ in self.queue:
+                self.end(rid, reply, FAILED)
             self.queue.clear()
             if recover_at == float("inf"):
                 return
             yield self.env.timeout(recover_at - self.env.now)
             self.up = True
             self.log.event(self.env.now, self.spec.name, "recovers")
+
+    def busy_until(self, now):
+        """Seconds its workers have spent serving by `now` (less what is still to come of
+        services under way)."""
+        return self.busy - sum(max(until - now, 0.0) for until in self.serving_until)

@@ -13,10 +13,11 @@ requests, so the simulation does a fixed amount of work. A system offered more
 than its capacity is marked `unstable` in the summary (its queue grows for as
 long as traffic lasts, so its latency has no steady state to report).
 
-`system` is any component (a `Server`, a `Balancer`, a `Database`, `Clients`...) with a
-`capacity` in requests per second (or `capacity_for(workload)` where it depends
-on the mix of reads and writes) and a `build(sim)` that returns something with
-`accept(request_number)`.
+`system` is any tier (a `Server`, a `Balancer`, a `Database`, a `Cache`, `Clients`...):
+a frozen dataclass with `capacity_for(workload)`, the requests per second it can finish
+with that workload's mix, and `build(sim)`, which returns a running tier with
+`accept(request_number, reply)`. The run passes a `reply` that ends the request in the log
+with the outcome the tier answers.
 """
 
 import contextlib
@@ -33,7 +34,6 @@ import simpy
 from . import checks
 from .log import RequestLog
 from .metrics import summarise
-from .server import request_sizes
 from .workload import Trace, Workload
 
 
@@ -47,7 +47,16 @@ class Sim:
     def __init__(self, env, log, seed):
         self.env, self.log, self.seed = env, log, seed
         self.arrivals = log.arrivals
-        self._service_times = {}
+        self._shared = {}
+        self._tiers = {}
+        self.hop = 0  # servers a request has passed before the tiers being built now
+
+    def tier(self, spec):
+        """The running tier for `spec`, built once: tiers that call the same spec (eight web
+        servers calling one cache) share one running copy of it."""
+        if spec not in self._tiers:
+            self._tiers[spec] = spec.build(self)
+        return self._tiers[spec]
 
     @functools.cached_property
     def is_write(self):
@@ -68,16 +77,32 @@ class Sim:
         """A seeded `random.Random` for the component called `name` (same seed, same draws)."""
         return random.Random(f"{self.seed}/{name}")
 
-    def service_times(self, distribution, read_time, write_time):
-        """Seconds each request takes on a server: its size under `distribution` times
-        `read_time` or `write_time` (seconds per unit of size). Worked out for every request
-        at once, and shared by servers that are alike."""
-        times = (distribution, read_time, write_time)
-        if times not in self._service_times:
-            sizes = request_sizes(distribution, self.arrivals.size)
-            per_size = np.where(self.arrivals.is_write, write_time, read_time)
-            self._service_times[times] = (per_size * sizes).tolist()
-        return self._service_times[times]
+    def draws(self):
+        """Each request's exponential draw (mean 1) for its service at the hop being built:
+        the workload's own at the first server on its path; an independent stream at each
+        server behind (a request's work at the web tier says nothing of its work at the
+        database)."""
+        if self.hop == 0:
+            return self.arrivals.size
+        stream = np.random.default_rng([self.seed, self.hop])
+        return stream.standard_exponential(len(self.arrivals))
+
+    @contextlib.contextmanager
+    def behind(self, hop=None):
+        """Build tiers one hop further along a request's path (or at `hop`)."""
+        was = self.hop
+        self.hop = was + 1 if hop is None else hop
+        try:
+            yield
+        finally:
+            self.hop = was
+
+    def shared(self, key, make):
+        """`make()`, made once per run for `key` (with the hop): what servers alike share."""
+        key = (self.hop, key)
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
 
 
 @dataclass
@@ -101,10 +126,7 @@ def simulate(system, workload, drain_time=None):
     drain_time: seconds to keep serving after arrivals stop (default: as long
     as the arrivals lasted, at least 10 s).
     """
-    if not callable(getattr(system, "build", None)) or not (
-            hasattr(system, "capacity") or hasattr(system, "capacity_for")):
-        raise ValueError("system must be a component (a Server, Balancer, Database, Cache or "
-                         f"Clients), got {checks.shown(system)}")
+    checks.tier("system", system)
     if not isinstance(workload, (Workload, Trace)):
         raise ValueError(f"workload must be a Workload or a Trace, got {checks.shown(workload)}")
     if drain_time is not None:
@@ -114,18 +136,17 @@ def simulate(system, workload, drain_time=None):
         drain_time = max(arrivals.end, 10.0)
     env = simpy.Environment()
     all_ended = env.event()
-    log = RequestLog(arrivals, when_all_ended=all_ended.succeed)
+    log = RequestLog(arrivals, env, when_all_ended=all_ended.succeed)
     sim = Sim(env, log, getattr(workload, "seed", 0))
-    entry = system.build(sim)
-    env.process(_arrive(env, entry, arrivals.gap))
+    entry = sim.tier(system)
+    env.process(_arrive(env, entry, arrivals.gap, log.answer))
     stop = env.timeout(arrivals.end + drain_time)
     with _garbage_collector_paused():
         env.run(until=env.any_of([all_ended, stop]) if len(arrivals) else stop)
     requests = log.to_frame()
-    capacity = (system.capacity_for(workload) if hasattr(system, "capacity_for")
-                else system.capacity)
-    summary = summarise(requests, log.workers, env.now, workload.arrival_rate, capacity,
-                        arrivals.end)
+    busy = {name: busy_until(env.now) for name, busy_until in log.busy_time.items()}
+    summary = summarise(requests, log.workers, env.now, workload.arrival_rate,
+                        system.capacity_for(workload), arrivals.end, busy)
     params = {**_flat("system", system), **_flat("workload", workload)}
     return Result(requests=requests, summary=summary, params=params, end_time=env.now,
                   events=log.events_frame())
@@ -145,12 +166,12 @@ def _garbage_collector_paused():
             gc.enable()
 
 
-def _arrive(env, entry, gaps):
-    """Hand each request to the system when it arrives."""
+def _arrive(env, entry, gaps, end):
+    """Hand each request to the system when it arrives; its answer ends it (`end`)."""
     accept = entry.accept
     for rid, gap in enumerate(gaps.tolist()):
         yield env.timeout(gap)
-        accept(rid)
+        accept(rid, end)
 
 
 def _flat(prefix, spec):

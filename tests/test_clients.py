@@ -155,7 +155,7 @@ def test_every_request_ends_once_under_failures_drops_and_timeouts():
 
 
 @pytest.mark.parametrize("options, name", [
-    ({"server": "server"}, "server"),
+    ({"calls": "server"}, "calls"),
     ({"timeout": 0}, "timeout"),
     ({"timeout": -1}, "timeout"),
     ({"timeout": float("nan")}, "timeout"),
@@ -170,7 +170,7 @@ def test_every_request_ends_once_under_failures_drops_and_timeouts():
 ])
 def test_bad_clients_are_refused_by_name(options, name):
     with pytest.raises(ValueError, match=name):
-        Clients(**{"server": SERVER, **options})
+        Clients(**{"calls": SERVER, **options})
 
 
 def test_too_many_attempts_are_refused():

@@ -16,6 +16,7 @@ CI, which runs each lab at most twice, leaves it to maintainers):
     HYPOTHESIS_PROFILE=thorough .venv/bin/python -m pytest tests/test_fuzz.py
 """
 
+import dataclasses
 import math
 import os
 import signal
@@ -131,11 +132,28 @@ def systems(draw):
     server = build(Server, draw(SERVER))
     if server is None:
         return None
-    kind = draw(st.sampled_from(["server", "balancer", "database", "cache", "clients"]))
+    kind = draw(st.sampled_from(["server", "balancer", "database", "cache", "clients",
+                                 "stack"]))
     if kind == "server":
         return server
+    if kind == "stack":  # a web server calling a tier behind it: a server, cache or database
+        behind = build(Server, {**draw(SERVER), "name": "behind"})
+        if behind is None:
+            return None
+        kind_behind = draw(st.sampled_from(["server", "cache", "database"]))
+        tier = behind if kind_behind == "server" else build(Cache, {
+            "database": behind, **draw(optional(capacity=ints(0, 50)))}) \
+            if kind_behind == "cache" else build(Database, {"node": behind, **draw(optional(
+                replicas=ints(1, 2), mean_lag=reals(0, 0.2),
+                primary_failure=st.one_of(st.none(), reals(0, 3))))})
+        if tier is None:
+            return None
+        return attempt(lambda: dataclasses.replace(server, calls=tier, **draw(optional(
+            blocking=choices(True, False),
+            call_timeout=st.one_of(st.none(), reals(0.001, 1))))),
+            {"blocking", "call_timeout", "calls"})
     if kind == "clients":
-        return build(Clients, {"server": server, **draw(optional(
+        return build(Clients, {"calls": server, **draw(optional(
             timeout=st.one_of(reals(0.001, 2), st.just(math.inf)), retries=ints(0, 10),
             backoff=reals(0, 1), jitter=choices(True, False),
             retry_budget=st.one_of(st.none(), reals(0, 10))))})

@@ -276,7 +276,7 @@ def test_trace_rejects_times_out_of_order():
 
 def test_duplicate_server_names_are_rejected():
     from labsupport.log import RequestLog
-    log = RequestLog(Trace(times=(0.0,)).generate())
+    log = RequestLog(Trace(times=(0.0,)).generate(), clock=None)
     log.place("web")
     with pytest.raises(ValueError, match="name"):
         log.place("web")
