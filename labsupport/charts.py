@@ -126,6 +126,38 @@ def bars(table, category, value, series, category_title, value_title, controls=(
     return chart.add_params(*[parameter for _, parameter in params]) if params else chart
 
 
+def time_by_tier(table, category, category_title, controls=()):
+    """Where the time goes: for each `category` (a design, a load...), a bar of the mean
+    latency of served requests, stacked by the tier it was spent in (the summary's
+    `mean_time_in.*` columns), plus what no tier's queue or service accounts for (trips
+    between tiers, waits for replicas) as "between tiers"."""
+    checks.columns("table", table, category, "mean_latency")
+    tiers = [column for column in table.columns if column.startswith("mean_time_in.")]
+    if not tiers:
+        raise ValueError("table must have mean_time_in.* columns (from a run's summary), "
+                         f"got {checks.shown(list(table.columns))}")
+    params = _controls(table, controls)
+    kept = [category, *[column for column, *_ in controls]]
+    parts = table[kept + ["mean_latency"] + tiers].copy()
+    parts["mean_time_in.between tiers"] = (parts["mean_latency"]
+                                           - parts[tiers].fillna(0).sum(axis=1)).clip(lower=0)
+    long = parts.melt(id_vars=kept, value_vars=tiers + ["mean_time_in.between tiers"],
+                      var_name="tier", value_name="seconds")
+    long["tier"] = long["tier"].str.removeprefix("mean_time_in.")
+    long["ms"] = 1000 * long["seconds"].fillna(0)
+    names = list(pd.unique(long["tier"]))
+    chart = alt.Chart(long).mark_bar().encode(
+        alt.X(f"{category}:N", title=category_title, sort=list(pd.unique(table[category])),
+              axis=_category_axis(pd.unique(table[category]))),
+        alt.Y("ms:Q", stack=True, title="mean latency of served requests (ms)"),
+        alt.Color("tier:N", title="time spent in", legend=alt.Legend(orient="top"),
+                  scale=alt.Scale(domain=names, range=PALETTE[:len(names)])),
+        alt.Order("tier:N", sort="ascending"),
+        tooltip=[f"{category}:N", "tier:N", alt.Tooltip("ms:Q", format=",.1f")])
+    chart = _filtered(chart, params).properties(width=WIDTH, height=HEIGHT)
+    return chart.add_params(*[parameter for _, parameter in params]) if params else chart
+
+
 def _category_axis(categories, character=6):
     """An axis whose labels turn when there is less room under each category than the
     longest label needs (on a phone, say): an expression on the view's width, so it holds

@@ -163,7 +163,8 @@ def test_lab_pages_launch_in_binder_jupyterlab_and_offer_the_notebook(site, page
     assert download.endswith(notebook) and status == 200
 
 
-CHAPTERS_WITH_LABS = {"single-server": "single-server", "scaling": "scaling",
+CHAPTERS_WITH_LABS = {"single-server": "single-server", "database-tier": "database-tier",
+                      "scaling": "scaling",
                       "load-balancer": "load-balancer", "replication": "database",
                       "cache": "cache", "reality": "reality"}
 
