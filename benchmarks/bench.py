@@ -94,6 +94,62 @@ def run_ciw(servers, seed):
                      for record in simulation.get_all_records()])
 
 
+# A tandem network: web servers (4 workers, 20 ms) handing each request to a database
+# (2 workers, 8 ms), Poisson arrivals at 150/s (loads 0.75 and 0.6). By Jackson's theorem the
+# mean response is the sum of the two M/M/c means.
+TANDEM_RATE, TANDEM = 150.0, ((4, 0.020), (2, 0.008))
+
+
+def tandem_expected():
+    return sum(theory.mmc_mean_response(TANDEM_RATE, service, workers)
+               for workers, service in TANDEM)
+
+
+def run_labsupport_tandem(seed):
+    (web_workers, web_service), (db_workers, db_service) = TANDEM
+    database = Server(workers=db_workers, mean_service_time=db_service, name="database")
+    web = Server(workers=web_workers, mean_service_time=web_service, name="web",
+                 calls=database, blocking=False)
+    result = simulate(web, Workload(arrival_rate=TANDEM_RATE, requests=CUSTOMERS, seed=seed))
+    return result.requests["latency"].mean()
+
+
+def run_ciw_tandem(seed):
+    import ciw
+    ciw.seed(seed)
+    network = ciw.create_network(
+        arrival_distributions=[ciw.dists.Exponential(rate=TANDEM_RATE), None],
+        service_distributions=[ciw.dists.Exponential(rate=1 / service)
+                               for _, service in TANDEM],
+        number_of_servers=[workers for workers, _ in TANDEM],
+        routing=[[0.0, 1.0], [0.0, 0.0]])
+    simulation = ciw.Simulation(network)
+    simulation.simulate_until_max_customers(CUSTOMERS, method="Finish")
+    records = simulation.get_all_records()
+    per_node = [[r.waiting_time + r.service_time for r in records if r.node == node]
+                for node in (1, 2)]
+    return sum(statistics.fmean(times) for times in per_node)
+
+
+def tandem_table():
+    """Both simulators on the tandem network, REPEATS seeds each: seconds (median) and the
+    mean response against Jackson's sum, in standard errors of the mean over the seeds."""
+    expected, rows = tandem_expected(), []
+    for name, run in (("labsupport", run_labsupport_tandem), ("ciw 3.2", run_ciw_tandem)):
+        seconds, means = [], []
+        for seed in range(1, REPEATS + 1):
+            started = time.perf_counter()
+            means.append(run(seed))
+            seconds.append(time.perf_counter() - started)
+        mean = statistics.fmean(means)
+        standard_error = statistics.stdev(means) / math.sqrt(REPEATS)
+        rows.append({"engine": name, "seconds": statistics.median(seconds),
+                     "customers/s": CUSTOMERS / statistics.median(seconds),
+                     "mean (ms)": 1000 * mean, "Jackson (ms)": 1000 * expected,
+                     "error / standard error": (mean - expected) / standard_error})
+    return rows
+
+
 ENGINES = {"labsupport": run_labsupport, "ciw 3.2": run_ciw,
            "simpy, a process per customer": run_simpy_per_customer,
            "heapq loop (floor)": run_heapq}
@@ -128,7 +184,7 @@ def engine_table():
 # report the parent's size at the fork.
 SCALE = """
 import json, pathlib, time
-from labsupport import Balancer, Clients, Database, Server, Workload, simulate
+from labsupport import Balancer, Cache, Clients, Database, Server, Workload, simulate
 system, workload = {system}, {workload}
 started = time.perf_counter()
 result = simulate(system, workload)
@@ -164,6 +220,13 @@ SCALE_CASES = {
     "limit: the most workers (1,000), 1,000,000 requests at load 0.9":
     ("Server(workers=1000, mean_service_time=1.0)",
      "Workload(arrival_rate=900, requests=1_000_000, seed=1)"),
+    "the composed stack: a balancer over 8 web servers, a cache, a database with 2 "
+    "replicas, 1,000,000 requests":
+    ("Balancer.of(8, Server(workers=8, mean_service_time=0.004, name='web', calls=Cache("
+     "capacity=2_000, database=Database(replicas=2, node=Server(workers=4, "
+     "mean_service_time=0.005, write_service_time=0.010))), blocking=False))",
+     "Workload(arrival_rate=1_500, requests=1_000_000, read_share=0.9, keys=100_000, "
+     "key_skew=1.0, seed=1)"),
     "limit: the most attempts, 10 immediate retries x 909,090 requests (a retry storm)":
     ("Clients(Server(mean_service_time=0.01), timeout=0.2, retries=10)",
      "Workload(arrival_rate=90, requests=909_090, seed=1)"),
@@ -215,6 +278,19 @@ def main():
                     f"{by_engine['ciw 3.2'] / by_engine['labsupport']:.1f}×; "
                     f"labsupport / heapq floor = "
                     f"{by_engine['labsupport'] / by_engine['heapq loop (floor)']:.1f}×.")
+    tandem = tandem_table()
+    labsupport_row, ciw_row = tandem
+    text += ["\n## A tandem network: web servers handing requests to a database\n",
+             f"{CUSTOMERS:,} customers through M/M/4 (20 ms) then M/M/2 (8 ms) at "
+             f"{TANDEM_RATE:.0f}/s, event-driven web servers (so a Jackson network: the mean "
+             f"response is the sum of the two M/M/c means), {REPEATS} seeds each; seconds are "
+             "medians; the error is the mean over the seeds against Jackson's sum, in "
+             "standard errors of that mean.\n",
+             markdown(tandem, ["engine", "seconds", "customers/s", "mean (ms)",
+                               "Jackson (ms)", "error / standard error"],
+                      {"seconds": ".3f", "customers/s": ",.0f", "mean (ms)": ".3f",
+                       "Jackson (ms)": ".3f", "error / standard error": "+.1f"}),
+             f"\nciw / labsupport = {ciw_row['seconds'] / labsupport_row['seconds']:.1f}×."]
     lab_rows = []
     for path in sorted((HERE.parent / "labs").glob("*.ipynb")):
         # The reality check measures real software for about two minutes by design; here it runs
