@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labsupport import OUTCOMES, Balancer, Server, Trace, Workload, simulate, theory
+from labsupport import Balancer, Server, Trace, Workload, simulate, theory
+
+from helpers import accounted
 
 ONE_SECOND = dict(mean_service_time=1.0, distribution="deterministic")
 DEAD = (0.0, math.inf)
@@ -14,10 +16,6 @@ DEAD = (0.0, math.inf)
 
 def servers_of(result):
     return result.requests["server"].astype(str).tolist()
-
-
-def accounted(result):
-    return sum(result.summary[outcome] for outcome in OUTCOMES) == len(result.requests)
 
 
 # --- exact small cases ----------------------------------------------------------

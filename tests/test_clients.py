@@ -5,18 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from labsupport import OUTCOMES, Clients, Server, Trace, Workload, simulate
+from labsupport import Clients, Server, Trace, Workload, simulate
 from labsupport.clients import BUDGET_BANK
 
+from helpers import accounted, rows
+
 SERVER = Server(workers=1, mean_service_time=0.010)  # a Trace's sizes are its requests' sizes
-
-
-def rows(result):
-    return result.requests.set_index("request")
-
-
-def accounted(result):
-    return sum(result.summary[outcome] for outcome in OUTCOMES) == len(result.requests)
 
 
 def test_clients_that_never_give_up_change_nothing():

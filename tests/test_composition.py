@@ -6,8 +6,10 @@ import statistics
 import numpy as np
 import pytest
 
-from labsupport import (OUTCOMES, Balancer, Cache, Clients, Database, Server, Trace, Workload,
+from labsupport import (Balancer, Cache, Clients, Database, Server, Trace, Workload,
                         simulate, theory)
+
+from helpers import accounted, rows
 
 # A Trace's sizes are its requests' sizes at the first server on their path (size 1 if not
 # given); each server behind draws its own, so exact cases make those deterministic.
@@ -20,14 +22,6 @@ CACHE_SERVER = Server(workers=1, mean_service_time=0.001, name="cache",
 def web(calls, **options):
     return Server(**{"workers": 1, "mean_service_time": 0.002, "name": "web", "calls": calls,
                      **options})
-
-
-def rows(result):
-    return result.requests.set_index("request")
-
-
-def accounted(result):
-    return sum(result.summary[outcome] for outcome in OUTCOMES) == len(result.requests)
 
 
 def test_a_request_crosses_balancer_web_server_cache_and_database_exactly():

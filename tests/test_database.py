@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from labsupport import OUTCOMES, Database, Server, Trace, Workload, simulate, theory
+from labsupport import Database, Server, Trace, Workload, simulate, theory
+
+from helpers import accounted
 
 NODE = Server(workers=4, mean_service_time=0.005, write_service_time=0.010)
 
@@ -13,10 +15,6 @@ NODE = Server(workers=4, mean_service_time=0.005, write_service_time=0.010)
 def mix(**options):
     base = dict(arrival_rate=400, duration=60, read_share=0.9, keys=500, seed=1)
     return Workload(**(base | options))
-
-
-def accounted(result):
-    return sum(result.summary[outcome] for outcome in OUTCOMES) == len(result.requests)
 
 
 def writes(result):

@@ -8,13 +8,11 @@ import pandas as pd
 import pytest
 
 from labsupport import OUTCOMES, Server, Trace, Workload, simulate, theory
+
+from helpers import rows
 from labsupport.server import PARETO_SHAPE, request_sizes
 
 ONE_SECOND = dict(mean_service_time=1.0, distribution="deterministic")
-
-
-def rows(result):
-    return result.requests.set_index("request")
 
 
 # --- exact timelines -------------------------------------------------------
