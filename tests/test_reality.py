@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from labsupport import Workload, experiments, loadgen, loopback, predict, reality, rediscache
+from labsupport import Workload, reality
+from labsupport.reality import experiments, loadgen, model, nginx, processes, redis_cache
 from labsupport.theory import che_lru_hit_ratio, zipf_popularity
 
 STORED = Path(__file__).resolve().parents[1] / "labs" / "reality-results.json"
@@ -30,9 +31,9 @@ STORED = Path(__file__).resolve().parents[1] / "labs" / "reality-results.json"
 @pytest.mark.parametrize("policy, line", [("round_robin", None),
                                           ("least_connections", "least_conn;")])
 def test_nginx_config_policy_checks_and_retries(policy, line):
-    on = loopback.nginx_config("/tmp/x", 8080, [9001, 9002], policy, health_checks=True,
+    on = nginx.nginx_config("/tmp/x", 8080, [9001, 9002], policy, health_checks=True,
                                retries=True, fail_timeout=2)
-    off = loopback.nginx_config("/tmp/x", 8080, [9001, 9002], policy, health_checks=False,
+    off = nginx.nginx_config("/tmp/x", 8080, [9001, 9002], policy, health_checks=False,
                                 retries=False, fail_timeout=2)
     assert "listen 127.0.0.1:8080;" in on and "daemon off;" in on
     assert "server 127.0.0.1:9001 max_fails=1 fail_timeout=2s;" in on
@@ -49,13 +50,13 @@ def test_nginx_config_policy_checks_and_retries(policy, line):
     ("nginx version: nginx/1.24.0 (Ubuntu)", (1, 24, 0)),   # Ubuntu 24.04 (Binder since)
 ])
 def test_nginx_versions_are_read_as_debian_and_ubuntu_print_them(printed, version):
-    assert loopback.nginx_version(printed) == version
+    assert nginx.nginx_version(printed) == version
 
 
 @pytest.mark.parametrize("version, has_e", [((1, 18, 0), False), ((1, 19, 4), False),
                                             ((1, 19, 5), True), ((1, 24, 0), True)])
 def test_nginx_gets_the_error_log_switch_only_from_1_19_5(version, has_e):
-    command = loopback.nginx_command("/tmp/bench", version)
+    command = nginx.nginx_command("/tmp/bench", version)
     assert command[1:5] == ["-p", "/tmp/bench", "-c", "/tmp/bench/nginx.conf"]
     assert (command[5:] == ["-e", "/tmp/bench/error.log"]) == has_e
     assert len(command) == (7 if has_e else 5)
@@ -69,7 +70,7 @@ def test_nginx_gets_the_error_log_switch_only_from_1_19_5(version, has_e):
 ])
 def test_bench_rejects_bad_parameters_by_name(kwargs, name):
     with pytest.raises(ValueError, match=name):
-        loopback.Bench(**kwargs)
+        nginx.Bench(**kwargs)
 
 
 @pytest.mark.parametrize("kwargs, name", [
@@ -110,7 +111,7 @@ def test_replay_queues_each_request_at_the_backend_that_served_it():
     run = measured_run([("a", 0.000, 0, 0.010, 0), ("b", 0.001, 0, 0.002, 0),
                         ("c", 0.002, 0, 0.003, 0), ("a", 0.005, 0, 0.004, 0)])
     calibration = {"backend_overhead": 0.001, "overhead": 0.0005}
-    replayed = predict.replay(run, calibration)
+    replayed = model.replay(run, calibration)
     expected = [0.011, 0.003, 0.004, 0.016 - 0.005]
     assert replayed.tolist() == pytest.approx([e + 0.0005 for e in expected])
 
@@ -121,7 +122,7 @@ def test_model_fails_exactly_the_dead_backends_third_under_round_robin():
     # goes to the dead backend (one more or less, depending on where the cycle stands).
     arrivals = Workload(arrival_rate=150, requests=round(150 * 8.0), seed=1).generate().time
     during = int(((arrivals >= 2.0) & (arrivals <= 5.0)).sum())
-    failed = predict.predict_failures("round_robin", 150, {"service_time": 0.010},
+    failed = model.predict_failures("round_robin", 150, {"service_time": 0.010},
                                       down=2.0, up=5.0)
     assert abs(failed - during / 3) <= 1
 
@@ -135,7 +136,7 @@ def test_model_fails_exactly_the_dead_backends_third_under_round_robin():
 ])
 def test_nginx_passive_checks_probe_every_fail_timeout_plus_one_whole_seconds(
         down, up, caught, failures):
-    assert predict.passive_check_failures(down, up, 1, caught) == failures
+    assert model.passive_check_failures(down, up, 1, caught) == failures
 
 
 def test_stored_results_hold_every_step_and_the_machine():
@@ -151,7 +152,7 @@ def test_stored_results_hold_every_step_and_the_machine():
     assert set(session.run("failover")["policy"]) == {"round_robin", "least_connections"}
     assert len(session.run("replication")) == 2
     cache = session.run("cache")
-    assert len(cache) == 3 * len(rediscache.SETTINGS)
+    assert len(cache) == 3 * len(redis_cache.SETTINGS)
     assert {"items", "held", "policy", "samples", "hit_ratio", "exact_lru", "exact_lfu",
             "exact_fifo", "che_lru", "gap"} <= set(cache.columns)
     with pytest.raises(ValueError, match="step"):
@@ -183,7 +184,7 @@ def test_the_exact_policies_sit_beside_a_measurement_for_the_same_keys():
     measured = pd.DataFrame({"held": [2, 2], "warm_up": 2, "catalogue": 4, "skew": 1.0,
                              "policy": ["allkeys-lru", "allkeys-lfu"],
                              "hit_ratio": [0.3, 0.5]})
-    table = rediscache.beside_model(measured, keys)
+    table = redis_cache.beside_model(measured, keys)
     assert table["exact_lru"].tolist() == pytest.approx([2 / 6] * 2)
     assert table["exact_lfu"].tolist() == pytest.approx([3 / 6] * 2)
     assert table["exact_fifo"].tolist() == pytest.approx([1 / 6] * 2)
@@ -205,20 +206,20 @@ def test_the_exact_policies_sit_beside_a_measurement_for_the_same_keys():
 ])
 def test_the_redis_cache_step_rejects_bad_parameters_by_name(kwargs, name):
     with pytest.raises(ValueError, match=name):  # before any Redis is started
-        rediscache.hit_ratios(**kwargs)
+        redis_cache.hit_ratios(**kwargs)
 
 
 def test_the_model_side_rejects_a_table_it_cannot_read():
     measured = pd.DataFrame({"held": [2], "warm_up": 1, "catalogue": 4, "skew": 1.0,
                              "policy": ["allkeys-lru"], "hit_ratio": [0.5]})
     with pytest.raises(ValueError, match="measured"):
-        rediscache.beside_model(measured.drop(columns="held"), [0, 1, 2])
+        redis_cache.beside_model(measured.drop(columns="held"), [0, 1, 2])
     with pytest.raises(ValueError, match="policy"):
-        rediscache.beside_model(measured.assign(policy="volatile-lru"), [0, 1, 2])
+        redis_cache.beside_model(measured.assign(policy="volatile-lru"), [0, 1, 2])
     with pytest.raises(ValueError, match="warm_up"):
-        rediscache.beside_model(measured.assign(warm_up=3), [0, 1, 2])
+        redis_cache.beside_model(measured.assign(warm_up=3), [0, 1, 2])
     with pytest.raises(ValueError, match="keys"):
-        rediscache.beside_model(measured, "012")
+        redis_cache.beside_model(measured, "012")
 
 
 # --- live: one measurement of real software on 127.0.0.1 ---------------------------
@@ -303,12 +304,12 @@ def test_every_write_becomes_visible_on_the_replica_within_a_second(measured):
 
 @pytest.mark.live
 def test_nothing_is_left_running_or_listening(require_reality):
-    with loopback.Bench(seed=3) as bench:
+    with nginx.Bench(seed=3) as bench:
         ports = [bench.port, *bench.ports]
-        assert all(loopback.listening(port) for port in ports)
+        assert all(processes.listening(port) for port in ports)
         assert bench.load(50, 20)["status"].eq(200).all()
-    assert loopback.running() == []
-    assert not any(loopback.listening(port) for port in loopback.ports_used | set(ports))
+    assert processes.running() == []
+    assert not any(processes.listening(port) for port in processes.ports_used | set(ports))
 
 
 # --- live: Redis as a cache -----------------------------------------------------------
@@ -332,13 +333,13 @@ def test_every_cache_request_is_a_hit_or_a_miss_and_redis_counts_the_same(measur
             == cache["requests"] + cache["warm_up"]).all(), cache
     assert (cache["redis_hits"] >= cache["hits"]).all()
     assert (cache["evicted"] > 0).all()  # every cache was full and evicting
-    assert loopback.running() == []      # and its Redis is stopped
+    assert processes.running() == []      # and its Redis is stopped
 
 
 @pytest.mark.live
 def test_the_limit_holds_what_its_bytes_allow(measured):
     limits = measured["cache"].drop_duplicates("share").sort_values("share")
-    item = limits["value_bytes"] + len(rediscache.KEY.format(0))  # the bytes of one item
+    item = limits["value_bytes"] + len(redis_cache.KEY.format(0))  # the bytes of one item
     # Physics: the items' own bytes fit in what the limit leaves beyond Redis at startup.
     assert (limits["items"] * item < limits["maxmemory"] - limits["startup"]).all(), limits
     # Each further item costs its bytes plus Redis's per-key structures and the

@@ -3,18 +3,18 @@
 Picture a test engineer at a bench with a stopwatch: first she finds out what the machine
 can really do (calibration), then she drives it at a few steady loads and notes how long
 each request takes, then she pulls a plug mid-run and counts what fails. Each experiment
-here starts a `loopback.Bench` (nginx in front of three backends on 127.0.0.1), drives it
+here starts a `nginx.Bench` (nginx in front of three backends on 127.0.0.1), drives it
 with the open-loop load generator, and returns a table or a dict with the model's view
-(`predict`) beside what was measured.
+(`model`) beside what was measured.
 """
 
 import time
 
 import pandas as pd
 
-from . import checks
-from .loopback import BACKENDS, SERVICE, Bench
-from .predict import (back_to_back, backend_overhead, passive_check_failures, predict,
+from .. import checks
+from .nginx import BACKENDS, SERVICE, Bench
+from .model import (back_to_back, backend_overhead, passive_check_failures, predict,
                       predict_failures, replay, spread)
 
 
@@ -60,7 +60,7 @@ def _cyclic_share(requests):
     return float((backend == backend.shift(BACKENDS)).iloc[BACKENDS:].mean())
 
 
-def latency_vs_load(calibration, policies=("round_robin", "least_connections"),
+def latency_at_loads(calibration, policies=("round_robin", "least_connections"),
                     loads=(0.2, 0.5, 0.8, 0.9), seconds=4.0, seed=1):
     """Mean latency at shares of the calibrated capacity: measured, replayed and predicted,
     one row per policy and load (see `compare`)."""

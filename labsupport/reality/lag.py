@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .loopback import unprivileged, free_port, make_folder, start, stop
+from .processes import free_port, make_folder, start, stop, unprivileged
 
 
 def postgres_bin():

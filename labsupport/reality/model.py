@@ -6,7 +6,7 @@ mean), as one would before measuring; `replay` feeds the simulator what really h
 in a measured run (the moments the requests were sent, the service time each one drew,
 and what the backends' own notes say a request really cost: `back_to_back`), so any
 difference left is what the model leaves out, not chance; `spread` says how far a run of a
-few seconds strays from the forecast by chance alone. The reality check (`reality`) draws
+few seconds strays from the forecast by chance alone. The reality check (`session`) draws
 all three beside the measurements.
 """
 
@@ -14,12 +14,12 @@ import math
 
 import pandas as pd
 
-from . import checks
-from .balancer import Balancer
-from .loopback import BACKENDS
-from .server import Server
-from .simulate import simulate
-from .workload import Trace, Workload
+from .. import checks
+from ..balancer import Balancer
+from .nginx import BACKENDS
+from ..server import Server
+from ..simulate import simulate
+from ..workload import Trace, Workload
 
 
 def predict(policy, arrival_rate, calibration, requests=40_000, seed=1,

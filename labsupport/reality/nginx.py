@@ -1,117 +1,23 @@
-"""Real software on 127.0.0.1: backends, nginx in front of them, and a load generator.
+"""nginx on 127.0.0.1 in front of three small backends: the reality check's bench.
 
 Picture a test bench on your desk: three small web servers (`backend.py`), nginx as the
-load balancer in front of them, and a traffic generator sending requests at random
-(Poisson) moments, writing down each one's latency, status and which backend answered.
-Everything listens on 127.0.0.1 only, lives in a temporary folder, and is started and
-stopped by process id: `with Bench(...) as bench:` stops it all even when a cell fails,
-and `stop_all()` stops anything still running. When the notebook runs as root (as in CI),
-nginx, Redis and PostgreSQL run as the unprivileged user `nobody`.
+load balancer in front of them, and a traffic generator (`loadgen.py`) sending requests at
+random (Poisson) moments. `with Bench(...) as bench:` starts them in a temporary folder and
+stops them all even when a cell fails; `nginx_config` writes the nginx.conf it runs, with
+nginx's passive health checks and retries on or off.
 """
 
-import os
-import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
-import time
 from pathlib import Path
 
-from . import checks
+from .. import checks
 from .loadgen import load
+from .processes import _lock, _running, free_port, make_folder, start, stop
 
 BACKENDS, SERVICE = 3, 0.010  # the bench: three backends, 10 ms mean service time
 POLICIES = {"round_robin": "", "least_connections": "least_conn;"}
-_running = {}  # pid -> Popen, everything started and not yet stopped
-ports_used = set()  # every port something was started on, to check nothing still listens
-_lock = threading.Lock()
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing is listening on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def listening(port):
-    """Whether something accepts connections on 127.0.0.1:`port`."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-def unprivileged():
-    """Popen arguments that drop root to `nobody`; nothing when not root."""
-    if os.geteuid() != 0:
-        return {}
-    nobody = pwd.getpwnam("nobody")
-    return {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
-
-
-def make_folder(prefix):
-    """A temporary folder the started servers may write to."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
-    if os.geteuid() == 0:
-        nobody = pwd.getpwnam("nobody")
-        os.chown(folder, nobody.pw_uid, nobody.pw_gid)
-    return folder
-
-
-def start(command, port=None, log=None, timeout=20.0, drop_root=True):
-    """Start `command` (as `nobody` if we are root and `drop_root`); wait until `port` listens."""
-    output = open(log, "ab") if log else subprocess.DEVNULL
-    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True,
-                               **(unprivileged() if drop_root else {}))
-    with _lock:
-        _running[process.pid] = process
-        if port is not None:
-            ports_used.add(port)
-    deadline = time.monotonic() + timeout
-    while port is not None and not listening(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            tail = Path(log).read_text()[-2000:] if log and Path(log).exists() else ""
-            raise RuntimeError(f"{command[0]} did not start listening on {port}: {tail}")
-        time.sleep(0.02)
-    return process
-
-
-def stop(process, grace=5.0):
-    """Stop a started process (and its children) by process id: TERM, then KILL."""
-    with _lock:
-        _running.pop(process.pid, None)
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        except ProcessLookupError:
-            pass
-
-
-def stop_all():
-    """Stop everything this module started; returns the process ids it stopped."""
-    with _lock:
-        processes = list(_running.values())
-    for process in processes:
-        stop(process)
-    return [process.pid for process in processes]
-
-
-def running():
-    """Process ids started here and still alive."""
-    with _lock:
-        return [pid for pid, process in _running.items() if process.poll() is None]
 
 
 def nginx_config(folder, port, backend_ports, policy, health_checks, retries, fail_timeout):

@@ -1,18 +1,11 @@
-"""The reality check: real nginx, Redis and PostgreSQL measured beside the simulator.
+"""Live or stored: run the reality check's steps, or show the stored results of a live run.
 
-Picture a flight simulator checked against a real aircraft: same inputs, compare the
-readings. Here the aircraft is real software on 127.0.0.1 (`loopback.Bench`: three
-backends with exponential service times behind nginx; Redis and PostgreSQL each with one
-replica; one Redis as a cache) and the simulator is labsupport (`predict`, `cache`). Each
-step is one function returning a table or a dict (`experiments`, `replicas`,
-`rediscache`); `Session` runs them live when the software is installed, or shows the
-stored results of a live run when it is not or when asked to.
-
-    python -m labsupport.reality labs/reality-results.json         # run every step, save
-    python -m labsupport.reality labs/reality-results.json cache   # only this step; keep
-                                                                   # the others' results
+`Session` runs each step (`STEPS`) live when the software is installed, or reads what a
+live run stored (`labs/reality-results.json`) when it is not or when asked to; `measure`
+runs steps live and saves them, keeping the other steps' stored results.
 """
 
+import argparse
 import datetime
 import importlib.util
 import json
@@ -20,17 +13,16 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from . import checks
-from .experiments import calibrate, failover, latency_vs_load
-from .loopback import nginx_binary
-from .rediscache import hit_ratios
-from .replicas import postgres_bin, postgres_lag, redis_lag
+from .. import checks
+from .experiments import calibrate, failover, latency_at_loads
+from .nginx import nginx_binary
+from .redis_cache import hit_ratios
+from .lag import postgres_bin, postgres_lag, redis_lag
 
 
 def missing():
@@ -99,7 +91,7 @@ class Session:
         elif step == "calibration":
             result = calibrate()
         elif step == "latency":
-            result = latency_vs_load(self.results["calibration"])
+            result = latency_at_loads(self.results["calibration"])
         elif step == "failover":
             result = failover(self.results["calibration"])
         elif step == "replication":
@@ -156,6 +148,16 @@ def measure(path, steps=STEPS):
     session.save()
 
 
-if __name__ == "__main__":
-    measure(sys.argv[1] if len(sys.argv) > 1 else "labs/reality-results.json",
-            tuple(sys.argv[2:]) or STEPS)
+def main(arguments):
+    """`python -m labsupport.reality [path [step ...]]`: measure and save."""
+    parser = argparse.ArgumentParser(
+        prog="python -m labsupport.reality",
+        description="Measure real nginx, Redis and PostgreSQL on 127.0.0.1 beside the model "
+                    "and save the results (the other steps' stored results are kept when "
+                    "only some steps are named).")
+    parser.add_argument("path", nargs="?", default="labs/reality-results.json",
+                        help="where the results are stored (default: %(default)s)")
+    parser.add_argument("steps", nargs="*", metavar="step",
+                        help=f"steps to measure (default: all of {', '.join(STEPS)})")
+    options = parser.parse_args(arguments)
+    measure(options.path, tuple(options.steps) or STEPS)

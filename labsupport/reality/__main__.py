@@ -1,0 +1,7 @@
+"""`python -m labsupport.reality [path [step ...]]`: measure the steps live and save them."""
+
+import sys
+
+from .session import main
+
+main(sys.argv[1:])
