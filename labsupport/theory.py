@@ -33,8 +33,9 @@ from .checks import (MAX_KEYS, MAX_SKEW, MAX_TIME, MIN_SERVICE_TIME, count, non_
 SECONDS_PER_YEAR = 365 * 24 * 3600
 
 
-MAX_SERVERS = 10**9
-"""The most servers a formula here takes (none loops over them)."""
+MAX_WORKERS = MAX_SERVERS = 10**9
+"""The most workers (of one M/M/c queue) or servers (for availability) a formula here takes
+(none loops over them)."""
 MAX_RATE = 1e15
 """The highest arrival rate a formula here takes, requests per second (with MAX_TIME, the
 longest mean time, every answer stays a finite number)."""
@@ -42,27 +43,27 @@ MAX_K_OF_N = 10_000
 """The most servers k-of-n availability takes (it sums over them)."""
 
 
-def utilisation(arrival_rate, mean_service_time, servers=1):
-    """Fraction of time each server is busy (rho, no unit); >= 1 means unstable."""
+def utilisation(arrival_rate, mean_service_time, workers=1):
+    """Fraction of time each worker is busy (rho, no unit); >= 1 means unstable."""
     arrival_rate = positive("arrival_rate", arrival_rate, maximum=MAX_RATE)
     mean_service_time = positive("mean_service_time", mean_service_time, maximum=MAX_TIME,
                                  minimum=MIN_SERVICE_TIME)
-    return arrival_rate * mean_service_time / count("servers", servers, maximum=MAX_SERVERS)
+    return arrival_rate * mean_service_time / count("workers", workers, maximum=MAX_WORKERS)
 
 
-def erlang_b(offered_load, servers):
-    """Probability that all `servers` are busy, for a Poisson `offered_load` (in Erlangs)
-    with no waiting room (Erlang B), for offered_load < servers.
+def erlang_b(offered_load, workers):
+    """Probability that all `workers` are busy, for a Poisson `offered_load` (in Erlangs)
+    with no waiting room (Erlang B), for offered_load < workers.
 
     B = P(N = c) / P(N <= c) for N Poisson with mean a = offered_load. P(N = c) comes from
     logarithms (no overflow), and P(N > c) is summed from c upwards, where its terms shrink
-    at least geometrically (a / k < 1): a few dozen terms for ten servers, at most a few
+    at least geometrically (a / k < 1): a few dozen terms for ten workers, at most a few
     hundred thousand for a billion a hair below capacity, never a loop over all of them."""
     if offered_load <= 0:  # so little traffic that its product underflowed: never blocked
         return 0.0
-    term = math.exp(servers * math.log(offered_load) - offered_load
-                    - math.lgamma(servers + 1))
-    tail, k, next_term = 0.0, servers, term
+    term = math.exp(workers * math.log(offered_load) - offered_load
+                    - math.lgamma(workers + 1))
+    tail, k, next_term = 0.0, workers, term
     while True:
         k += 1
         next_term *= offered_load / k
@@ -72,28 +73,28 @@ def erlang_b(offered_load, servers):
     return term / (1 - tail)
 
 
-def erlang_c(arrival_rate, mean_service_time, servers):
+def erlang_c(arrival_rate, mean_service_time, workers):
     """Probability that an arriving request must wait in M/M/c (Erlang C); 1.0 if unstable.
 
-    From Erlang B: C = B / (1 - rho (1 - B)); stable for any number of servers."""
-    rho = utilisation(arrival_rate, mean_service_time, servers)
+    From Erlang B: C = B / (1 - rho (1 - B)); stable for any number of workers."""
+    rho = utilisation(arrival_rate, mean_service_time, workers)
     if rho >= 1:
         return 1.0
-    blocking = erlang_b(arrival_rate * mean_service_time, servers)
+    blocking = erlang_b(arrival_rate * mean_service_time, workers)
     return blocking / (1 - rho * (1 - blocking))
 
 
-def mmc_mean_wait(arrival_rate, mean_service_time, servers=1):
+def mmc_mean_wait(arrival_rate, mean_service_time, workers=1):
     """Mean time in the queue before service starts in M/M/c, in seconds (inf if unstable)."""
-    if utilisation(arrival_rate, mean_service_time, servers) >= 1:
+    if utilisation(arrival_rate, mean_service_time, workers) >= 1:
         return math.inf
-    wait_probability = erlang_c(arrival_rate, mean_service_time, servers)
-    return wait_probability / (servers / mean_service_time - arrival_rate)
+    wait_probability = erlang_c(arrival_rate, mean_service_time, workers)
+    return wait_probability / (workers / mean_service_time - arrival_rate)
 
 
-def mmc_mean_response(arrival_rate, mean_service_time, servers=1):
+def mmc_mean_response(arrival_rate, mean_service_time, workers=1):
     """Mean time in the system (queue + service) in M/M/c, in seconds (inf if unstable)."""
-    return mmc_mean_wait(arrival_rate, mean_service_time, servers) + mean_service_time
+    return mmc_mean_wait(arrival_rate, mean_service_time, workers) + mean_service_time
 
 
 def mm1_mean_response(arrival_rate, mean_service_time):
@@ -123,17 +124,17 @@ def mm1_response_percentile(arrival_rate, mean_service_time, q):
     return -math.log1p(-q) * mm1_mean_response(arrival_rate, mean_service_time)
 
 
-def mmc_wait_percentile(arrival_rate, mean_service_time, servers, q):
+def mmc_wait_percentile(arrival_rate, mean_service_time, workers, q):
     """q-quantile of the time spent queueing in M/M/c, in seconds; inf if unstable.
 
     P(wait > t) = C * exp(-(c*mu - lambda) * t), so the quantile is 0 when q <= 1 - C."""
     q = open_share("q", q)
-    if utilisation(arrival_rate, mean_service_time, servers) >= 1:
+    if utilisation(arrival_rate, mean_service_time, workers) >= 1:
         return math.inf
-    wait_probability = erlang_c(arrival_rate, mean_service_time, servers)
+    wait_probability = erlang_c(arrival_rate, mean_service_time, workers)
     if wait_probability <= 1 - q:
         return 0.0
-    drain_rate = servers / mean_service_time - arrival_rate
+    drain_rate = workers / mean_service_time - arrival_rate
     return math.log(wait_probability / (1 - q)) / drain_rate
 
 
@@ -207,18 +208,18 @@ def nines(availability):
     return 0.0 - math.log10(1 - availability)
 
 
-def mmc_curve(arrival_rates, mean_service_time, servers=1):
+def mmc_curve(arrival_rates, mean_service_time, workers=1):
     """Rows to draw: arrival_rate, offered_load, metric and latency (seconds).
 
-    The mean for any number of servers; p50 and p99 too when servers is 1 (M/M/1
+    The mean for any number of workers; p50 and p99 too when workers is 1 (M/M/1
     response time is exponential). Unstable rates (load >= 1) are left out."""
     rows = []
     for rate in sequence("arrival_rates", arrival_rates):
-        load = utilisation(rate, mean_service_time, servers)
+        load = utilisation(rate, mean_service_time, workers)
         if load >= 1:
             continue
-        latencies = {"mean": mmc_mean_response(rate, mean_service_time, servers)}
-        if servers == 1:
+        latencies = {"mean": mmc_mean_response(rate, mean_service_time, workers)}
+        if workers == 1:
             latencies["p50"] = mm1_response_percentile(rate, mean_service_time, 0.5)
             latencies["p99"] = mm1_response_percentile(rate, mean_service_time, 0.99)
         rows += [{"arrival_rate": rate, "offered_load": load, "metric": metric,

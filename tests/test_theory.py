@@ -36,9 +36,9 @@ def test_erlang_c_one_server_is_utilisation(arrival_rate):
 
 
 def test_erlang_c_many_servers_does_not_overflow():
-    c = theory.erlang_c(arrival_rate=475, mean_service_time=1, servers=500)
+    c = theory.erlang_c(arrival_rate=475, mean_service_time=1, workers=500)
     assert math.isfinite(c) and 0 < c < 1
-    c = theory.erlang_c(arrival_rate=950, mean_service_time=1, servers=1000)
+    c = theory.erlang_c(arrival_rate=950, mean_service_time=1, workers=1000)
     assert math.isfinite(c) and 0 < c < 1
 
 
@@ -141,17 +141,17 @@ def test_littles_law():
 
 # --- Bad input -------------------------------------------------------------
 
-GOOD = {"arrival_rate": 8, "mean_service_time": 0.1, "servers": 2, "q": 0.99,
+GOOD = {"arrival_rate": 8, "mean_service_time": 0.1, "workers": 2, "servers": 2, "q": 0.99,
         "mean_response_time": 0.5, "mtbf": 999, "mttr": 1, "availability": 0.999}
 
 SIGNATURES = [
-    (theory.utilisation, ["arrival_rate", "mean_service_time", "servers"]),
-    (theory.erlang_c, ["arrival_rate", "mean_service_time", "servers"]),
-    (theory.mmc_mean_wait, ["arrival_rate", "mean_service_time", "servers"]),
-    (theory.mmc_mean_response, ["arrival_rate", "mean_service_time", "servers"]),
+    (theory.utilisation, ["arrival_rate", "mean_service_time", "workers"]),
+    (theory.erlang_c, ["arrival_rate", "mean_service_time", "workers"]),
+    (theory.mmc_mean_wait, ["arrival_rate", "mean_service_time", "workers"]),
+    (theory.mmc_mean_response, ["arrival_rate", "mean_service_time", "workers"]),
     (theory.mm1_mean_response, ["arrival_rate", "mean_service_time"]),
     (theory.mm1_response_percentile, ["arrival_rate", "mean_service_time", "q"]),
-    (theory.mmc_wait_percentile, ["arrival_rate", "mean_service_time", "servers", "q"]),
+    (theory.mmc_wait_percentile, ["arrival_rate", "mean_service_time", "workers", "q"]),
     (theory.littles_law_in_system, ["arrival_rate", "mean_response_time"]),
     (theory.availability, ["mtbf", "mttr"]),
     (theory.availability_any_of, ["mtbf", "mttr", "servers"]),
@@ -162,6 +162,7 @@ SIGNATURES = [
 ALWAYS_BAD = [-1, math.nan, math.inf, -math.inf, True, "8", None]
 BAD_EXTRA = {
     "servers": [0, 2.5, 2.0],
+    "workers": [0, 2.5, 2.0],
     "q": [0, 1, 1.5],
     "availability": [1.5],
 }
@@ -192,7 +193,7 @@ def test_error_message_says_what_is_accepted():
                                          r"1,000,000,000,000,000, got -1"):
         theory.utilisation(-1, 0.1)
     with pytest.raises(ValueError,
-                       match=r"servers must be an integer from 1 to 1,000,000,000, got 2.5"):
+                       match=r"workers must be an integer from 1 to 1,000,000,000, got 2.5"):
         theory.erlang_c(8, 0.1, 2.5)
 
 
@@ -212,8 +213,8 @@ def test_pollaczek_khinchine_with_exponential_service_is_mm1():
 
 def test_mmc_curve_rows_match_the_formulas_and_skip_unstable_rates():
     from labsupport import theory
-    rows = theory.mmc_curve([20, 50, 100, 120], 0.01, servers=1)
+    rows = theory.mmc_curve([20, 50, 100, 120], 0.01, workers=1)
     assert {row["arrival_rate"] for row in rows} == {20, 50}
     mean_at_50 = [r["latency"] for r in rows if r["arrival_rate"] == 50 and r["metric"] == "mean"]
     assert mean_at_50 == [pytest.approx(0.02)]
-    assert {r["metric"] for r in theory.mmc_curve([100], 0.01, servers=2)} == {"mean"}
+    assert {r["metric"] for r in theory.mmc_curve([100], 0.01, workers=2)} == {"mean"}
