@@ -26,7 +26,8 @@ REPEATS = 5
 
 TIMING_CELL = f"""
 import json, time
-from labsupport.widgets import panels
+from labsupport.widgets import panels_shown
+panels = panels_shown(Out)
 timings = []
 for draw, knobs in panels:
     defaults = {{knob.name: knob.default for knob in knobs}}

@@ -76,10 +76,6 @@ class Knob:
                       **common)
 
 
-panels = []
-"""(draw, knobs) of every control panel made in this session, for benchmarks/labs.py and the
-fuzz tests (tests/test_fuzz.py)."""
-
 STATIC_NOTE = ("*Live controls need a running kernel: open this lab in Binder or JupyterLab "
                "(the rocket button at the top of the page), or move the figures below that "
                "have their own controls. Shown here at the default setting.*")
@@ -105,9 +101,8 @@ class Panel:
     """
 
     def __init__(self, knobs, draw):
-        self.draw = draw
+        self.draw, self.knobs = draw, tuple(knobs)
         self.defaults = {knob.name: knob.default for knob in knobs}
-        panels.append((draw, tuple(knobs)))
         self.static = bool(os.environ.get("ZTM_STATIC_SITE"))
         self.controls = {} if self.static else {knob.name: knob.widget() for knob in knobs}
         self.status = None if self.static else widgets.HTML()
@@ -135,6 +130,13 @@ class Panel:
             return
         display(widgets.VBox([*self.controls.values(), self.status]))
         self.shown = display(self.chart, display_id=True)
+
+
+def panels_shown(outputs):
+    """The control panels among a notebook session's shown results (IPython's `Out`), as
+    (draw, knobs) pairs: what benchmarks/labs.py times and tests/test_fuzz.py fuzzes."""
+    return [(shown.draw, shown.knobs) for shown in outputs.values()
+            if isinstance(shown, Panel)]
 
 
 def answer(markdown, title="Answer"):

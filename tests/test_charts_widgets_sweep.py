@@ -10,7 +10,7 @@ import pytest
 from labsupport import Server, Workload, charts, simulate, theory
 from labsupport.metrics import over_time
 from labsupport.sweep import sweep
-from labsupport.widgets import STATIC_NOTE, Knob, control_panel
+from labsupport.widgets import STATIC_NOTE, Knob, control_panel, panels_shown
 
 
 def small_chart():
@@ -73,6 +73,16 @@ def test_control_panel_reruns_draw_when_a_knob_moves(monkeypatch):
     panel.controls["rate"].value = 40
     assert calls == [10, 40]
     assert "re-ran in" in panel.status.value
+
+
+def test_the_panels_a_session_showed_are_found_among_its_outputs(monkeypatch):
+    """What benchmarks/labs.py times and the thorough fuzz test turns: the panels in IPython's
+    `Out`, with nothing kept by labsupport itself between panels."""
+    monkeypatch.setenv("ZTM_STATIC_SITE", "1")
+    knobs = [Knob("rate", "rate", 10, 0, 100, 5)]
+    panel = control_panel(knobs, lambda rate: small_chart())
+    found = panels_shown({1: "a table", 2: panel, 3: None})
+    assert found == [(panel.draw, tuple(knobs))]
 
 
 def test_control_panel_replaces_its_chart_in_place(monkeypatch):
