@@ -227,9 +227,9 @@ SCALE_CASES = {
      "mean_service_time=0.005, write_service_time=0.010))), blocking=False))",
      "Workload(arrival_rate=1_500, requests=1_000_000, read_share=0.9, keys=100_000, "
      "key_skew=1.0, seed=1)"),
-    "limit: the most attempts, 10 immediate retries x 909,090 requests (a retry storm)":
+    "limit: the most attempts, 10 immediate retries x 181,818 requests (a retry storm)":
     ("Clients(Server(mean_service_time=0.01), timeout=0.2, retries=10)",
-     "Workload(arrival_rate=90, requests=909_090, seed=1)"),
+     "Workload(arrival_rate=90, requests=181_818, seed=1)"),
     "a long quiet run: 1,000 requests over ~16 years, one failure, health checks every ms":
     ("Balancer.of(2, Server(failures=((2e8, 2e8 + 60),)), health_check_interval=1e-3)",
      "Workload(arrival_rate=2e-6, requests=1_000, seed=1)"),

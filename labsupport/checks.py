@@ -44,9 +44,10 @@ MAX_COPIES = 1_000_000
 (replicas * writes; each copy is an event of its own, about ten seconds at most)."""
 MAX_RETRIES = 10
 """Most retries a client may make of one request (real clients make two or three)."""
-MAX_ATTEMPTS = 10_000_000
+MAX_ATTEMPTS = 2_000_000
 """The most attempts clients may send in one run: (retries + 1) * requests, since each
-attempt a client sends is queued and served (about half a minute at most)."""
+attempt a client sends is queued and served, and in a retry storm millions of abandoned
+copies wait in a queue at once (about 10 s and under 1 GiB at most)."""
 MAX_FAILURES = 10_000
 """Failures one server may be given."""
 MAX_CHECKS = 1_000
