@@ -205,43 +205,42 @@ class RunningCache:
         self.commits = {}   # key -> when each of its writes committed (version n: n-th time)
         self.rng = sim.random("cache")
         self.trip = spec.server.mean_service_time  # mean seconds from a commit to the cache
-        self.expected = {}  # read request -> the latest version when it arrived
-        self.replies = {}   # request -> where its answer goes
         if spec.flush_at is not None:
             self.env.process(self.flush())
 
     def accept(self, rid, reply):
-        """Reads ask the cache first; misses and writes go to the database."""
-        key = self.keys[rid]
-        self.replies[rid] = reply
+        """Reads ask the cache first; misses and writes go to the database. Each copy of a
+        request (a client may retry) carries its own `reply` to where its answer goes."""
+        key, now = self.keys[rid], self.env.now
         if self.is_write[rid]:
-            self.database.accept(rid, self.from_database)
+            self.database.accept(rid, lambda rid, outcome: self.from_database(
+                rid, outcome, reply, now))
             return
-        self.expected[rid] = self.version_at(key, self.env.now)
-        cached = self.store.get(key, self.env.now)
+        cached = self.store.get(key, now)
         self.log.hit[rid] = cached is not None
         if cached is None:
-            self.database.accept(rid, self.from_database)
+            self.database.accept(rid, lambda rid, outcome: self.from_database(
+                rid, outcome, reply, now))
         else:
-            self.log.stale[rid] = cached < self.expected[rid]
-            self.server.accept(rid, self.from_cache)
+            self.log.stale[rid] = cached < self.version_at(key, now)
+            self.server.accept(rid, reply)
 
-    def from_cache(self, rid, outcome):
-        del self.expected[rid]
-        self.replies.pop(rid)(rid, outcome)
-
-    def from_database(self, rid, outcome):
+    def from_database(self, rid, outcome, reply, asked_at):
+        """The database answered a miss or a write sent at `asked_at`."""
         key = self.keys[rid]
         if outcome != OK:
-            self.expected.pop(rid, None)
+            pass
         elif self.is_write[rid]:  # committed; the application then tells the cache, a trip later
             self.commits.setdefault(key, []).append(self.env.now)
             version, trip = len(self.commits[key]), self.rng.expovariate(1 / self.trip)
             self.env.timeout(trip).callbacks.append(lambda _: self.tell_cache(key, version))
-        else:  # a miss fills the cache with what it read when the database began serving
-            del self.expected[rid]  # it: a write that committed since is not in it (a race)
-            self.store.set(key, self.version_at(key, self.log.start[rid]), self.env.now)
-        self.replies.pop(rid)(rid, outcome)
+        else:  # a miss fills the cache with what it read when the database began serving it:
+            # a write that committed since is not in it (a race). (For a copy whose client had
+            # given up, the log keeps no start: the moment it was asked stands in.)
+            started = self.log.start[rid]
+            read_at = started if started >= asked_at else asked_at
+            self.store.set(key, self.version_at(key, read_at), self.env.now)
+        reply(rid, outcome)
 
     def tell_cache(self, key, version):
         """After a write: delete the cached copy, or put the written `version` in its place

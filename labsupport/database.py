@@ -30,7 +30,6 @@ replica is synchronous (PostgreSQL waits only for those named in
 """
 
 import dataclasses
-import functools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -127,8 +126,6 @@ class RunningDatabase:
         self.rng = sim.random(spec.name)
         self.count = 0  # nodes made so far, for their names
         self.hop = sim.hop
-        self.answer_from = {}  # node -> what it calls when done with a request
-        self.replies = {}      # request -> where its answer goes
         primary_failures = (((spec.primary_failure, float("inf")),)
                             if spec.primary_failure is not None else ())
         self.primary = self.new_node("primary", primary_failures)
@@ -149,7 +146,6 @@ class RunningDatabase:
         self.latest = {}       # key -> latest acknowledged version
         self.own = {}          # (client, key) -> version of that client's last write
         self.wrote_at = {}     # client -> time of its last acknowledged write
-        self.expected = {}     # read request -> (latest, own) when it arrived
         self.turn, self.epoch = 0, 0
         if spec.primary_failure is not None:
             self.env.process(self.fail_over())
@@ -162,46 +158,42 @@ class RunningDatabase:
                                    failures=failures, tier=self.spec.name)
         with self.sim.behind(self.hop):  # where on a request's path this database sits
             node = spec.build(self.sim)
-        self.answer_from[node] = functools.partial(self.done, node)
         return node
 
     def accept(self, rid, reply):
         """Writes go to the primary; reads to a replica, or the primary when they must."""
         key, client = self.keys[rid], self.clients[rid]
-        self.replies[rid] = reply
         if self.sim.is_write[rid]:
-            self.send(self.primary, rid)
+            self.send(self.primary, rid, reply)
             return
-        self.expected[rid] = (self.latest.get(key, 0), self.own.get((client, key), 0))
+        expected = (self.latest.get(key, 0), self.own.get((client, key), 0))
         since = self.env.now - self.wrote_at.get(client, -math.inf)  # inf: never wrote
         self.log.since_own_write[rid] = since
         recent = since < self.spec.read_your_writes
         live = [node for node in self.replicas if node.up]
         if self.spec.read_from == "primary" or recent or not live:
-            self.send(self.primary, rid)
+            self.send(self.primary, rid, reply, expected)
         else:
             self.turn += 1
-            self.send(live[self.turn % len(live)], rid)
+            self.send(live[self.turn % len(live)], rid, reply, expected)
 
-    def send(self, node, rid):
-        node.accept(rid, self.answer_from[node])
+    def send(self, node, rid, reply, expected=None):
+        """Hand `rid` to `node`; its answer comes to `done` with where it goes (`reply`) and,
+        for a read, the versions it should see (`expected`): each copy carries its own."""
+        node.accept(rid, lambda rid, outcome: self.done(node, rid, outcome, reply, expected))
 
-    def answer(self, rid, outcome):
-        self.replies.pop(rid)(rid, outcome)
-
-    def done(self, node, rid, outcome):
+    def done(self, node, rid, outcome, reply, expected):
         """A node finished a request: check a read's version; replicate a write."""
         key = self.keys[rid]
         if outcome != OK:  # the node failed it, or turned it away
-            self.expected.pop(rid, None)
-            self.answer(rid, outcome)
+            reply(rid, outcome)
             return
         if not self.sim.is_write[rid]:
-            latest, own = self.expected.pop(rid)
+            latest, own = expected
             got = self.version[node].get(key, 0)
             self.log.stale[rid] = got < latest
             self.log.own_write_missed[rid] = got < own
-            self.answer(rid, OK)
+            reply(rid, OK)
             return
         version = self.version[node].get(key, 0) + 1
         self.version[node][key] = version
@@ -211,16 +203,15 @@ class RunningDatabase:
         for replica in self.replicas:
             self.copy(replica, sequence, key, version)
         if self.spec.replication == "async" or not self.replicas:
-            self.acknowledge(rid, sequence, key, version)
+            self.acknowledge(rid, sequence, key, version, reply)
         else:  # sync: acknowledged once every replica has received it, a round trip later
-            def reply(_):
+            def received(_):
                 if node is self.primary and node.up:
-                    self.acknowledge(rid, sequence, key, version)
+                    self.acknowledge(rid, sequence, key, version, reply)
                 else:  # the primary died before it could answer
-                    self.log.ended_by[rid] = node.place
-                    self.answer(rid, FAILED)
+                    node.end(rid, reply, FAILED)
             wait = self.spec.round_trip + self.spec.flush_time
-            self.env.timeout(wait).callbacks.append(reply)
+            self.env.timeout(wait).callbacks.append(received)
 
     def copy(self, replica, sequence, key, version):
         """Send a write to `replica`: received, then applied, each in the primary's order.
@@ -254,13 +245,13 @@ class RunningDatabase:
         while on_the_way and on_the_way[0][0] <= self.env.now:
             missing.discard(on_the_way.popleft()[1])
 
-    def acknowledge(self, rid, sequence, key, version):
+    def acknowledge(self, rid, sequence, key, version, reply):
         client = self.clients[rid]
         self.history.append((sequence, rid))
         self.latest[key] = version
         self.own[(client, key)] = version
         self.wrote_at[client] = self.env.now
-        self.answer(rid, OK)
+        reply(rid, OK)
 
     def fail_over(self):
         """The primary fails; after the detection delay the most up-to-date replica takes over."""

@@ -82,11 +82,17 @@ class RequestLog:
         return self.time_in[tier]
 
     def lost(self, rid):
-        """An acknowledged write turned out lost: its outcome changes from ok to lost."""
-        self.outcome[rid] = CODE[LOST]
+        """An acknowledged write turned out lost: its outcome changes from ok to lost (a
+        write its client had already given up on, or that failed in front, stays as it is)."""
+        if self.outcome[rid] == CODE[OK]:
+            self.outcome[rid] = CODE[LOST]
 
     def answer(self, rid, outcome):
-        """The system answered request `rid` with `outcome`, now: it ends; counts it once."""
+        """The system answered request `rid` with `outcome`, now: it ends; counts it once.
+        A second answer to the same request is a bug in a component, and stops the run."""
+        if self.outcome[rid] != CODE[IN_FLIGHT]:
+            raise RuntimeError(f"request {rid} answered twice: {OUTCOMES[self.outcome[rid]]}, "
+                               f"then {outcome}")
         self.finish[rid] = self.clock.now
         self.outcome[rid] = CODE[outcome]
         self.ended += 1

@@ -17,13 +17,13 @@ from . import checks
 from .log import OK, OUTCOMES
 
 
-def summarise(requests, workers, run_time, arrival_rate, capacity, window, busy=None):
+def summarise(requests, workers, run_time, arrival_rate, capacity, window, busy):
     """The run in one flat dict (seconds, requests per second, shares 0-1).
 
     workers: {server name: workers}; run_time: seconds the run lasted;
     capacity: the most requests per second the system can serve; window: seconds
-    arrivals lasted; busy: {server name: seconds its workers served} (None: worked out
-    from the log). Throughput counts requests served within that window.
+    arrivals lasted; busy: {server name: seconds its workers spent serving, counted by the
+    server itself}. Throughput counts requests served within that window.
     """
     outcomes = requests["outcome"].value_counts()
     latency = requests.loc[requests["outcome"] == OK, "latency"].to_numpy()
@@ -46,9 +46,8 @@ def summarise(requests, workers, run_time, arrival_rate, capacity, window, busy=
         "attempt_load": attempt_load,
         "unstable": bool(attempt_load >= 1),
     })
-    shares = (busy_share(requests, workers, run_time) if busy is None else
-              {name: busy[name] / (count * run_time) if run_time > 0 else 0.0
-               for name, count in workers.items() if count > 0})
+    shares = {name: busy[name] / (count * run_time) if run_time > 0 else 0.0
+              for name, count in workers.items() if count > 0}
     for name, utilisation in shares.items():
         summary[f"utilisation.{name}"] = utilisation
     served = requests["outcome"] == OK
@@ -75,18 +74,6 @@ def _hit_ratio(requests):
 
 def _served_by(requests, time):
     return int(((requests["outcome"] == OK) & (requests["finish"] <= time)).sum())
-
-
-def busy_share(requests, workers, run_time):
-    """Share of time each server's workers were busy, {name: 0-1}.
-
-    A request retried elsewhere counts only its last service: time a failed server
-    spent on it before failing is not counted."""
-    started = requests.dropna(subset=["start"])
-    end = started["finish"].fillna(run_time)  # still in service when the run stopped
-    busy = (end - started["start"]).groupby(started["server"], observed=False).sum()
-    return {name: float(busy.get(name, 0.0)) / (count * run_time) if run_time > 0 else 0.0
-            for name, count in workers.items() if count > 0}
 
 
 def over_time(requests, bin_seconds=1.0):

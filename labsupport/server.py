@@ -205,8 +205,10 @@ class RunningServer:
             self.end(rid, reply, DROPPED)
 
     def end(self, rid, reply, outcome):
-        """Request `rid` ends here with `outcome` (not `ok`): say so, and answer."""
-        self.log.ended_by[rid] = self.place
+        """Request `rid` ends here with `outcome` (not `ok`): say so, and answer. (A copy
+        whose client has already given up leaves the log as it is.)"""
+        if self.log.outcome[rid] == STILL_OPEN:
+            self.log.ended_by[rid] = self.place
         reply(rid, outcome)
 
     def in_system(self):
@@ -235,6 +237,7 @@ class RunningServer:
                 yield timeout(service)
             except Interrupt:  # the server failed while serving it
                 self.busy -= serving_until[worker] - env.now  # the part it did not serve
+                serving_until[worker] = env.now
                 self.end(rid, reply, FAILED)
                 continue
             time_here[rid] += env.now - arrived

@@ -5,6 +5,7 @@ import statistics
 
 import numpy as np
 import pytest
+import simpy
 
 from labsupport import (Balancer, Cache, Clients, Database, Server, Trace, Workload,
                         simulate, theory)
@@ -99,7 +100,9 @@ def test_event_driven_tiers_form_a_jackson_network():
     Poisson arrivals at 150/s (loads 0.75 and 0.6): each station's output is Poisson again
     (Burke), so the mean response is the sum of each M/M/c's mean. Eight runs of 40,000
     requests; the mean of their means must lie within 4 standard errors (from their spread)
-    of the sum: a bound a correct model breaks about once in 16,000 runs."""
+    of the sum. With the spread estimated from 8 runs the error is t-distributed with 7
+    degrees of freedom, so a correct model breaks this bound about once in 190 seeds; the
+    seeds are fixed, so it cannot flake."""
     database = Server(workers=2, mean_service_time=0.008, name="database")
     system = Server(workers=4, mean_service_time=0.020, name="web", calls=database,
                     blocking=False)
@@ -113,8 +116,8 @@ def test_event_driven_tiers_form_a_jackson_network():
 def test_a_cache_whose_hits_skip_the_database_is_close_to_the_jackson_sum():
     """Web → cache → database (event-driven), 70 % of reads hit. Each station is an M/M/c at
     its own rate: hits at the cache server, misses at the database. A real cache's miss
-    stream is not quite Poisson (a miss makes the next read of that key a hit), so allow 5 %
-    beside 4 standard errors."""
+    stream is not quite Poisson (a miss makes the next read of that key a hit), so allow 1 %
+    beside 4 standard errors (the gap measured here is about 0.3 %)."""
     database = Server(workers=2, mean_service_time=0.008, name="database")
     cache = Cache(capacity=200, database=database, server=Server(workers=2,
                   mean_service_time=0.001, name="cache"))
@@ -132,7 +135,7 @@ def test_a_cache_whose_hits_skip_the_database_is_close_to_the_jackson_sum():
                 + (1 - hit) * theory.mmc_mean_response(rate * (1 - hit), 0.008, 2))
     mean = statistics.fmean(means)
     standard_error = statistics.stdev(means) / math.sqrt(seeds)
-    assert abs(mean - expected) < 4 * standard_error + 0.05 * expected, (mean, expected)
+    assert abs(mean - expected) < 4 * standard_error + 0.01 * expected, (mean, expected)
 
 
 def test_holding_a_worker_is_never_faster_and_the_same_when_workers_never_run_out():
@@ -201,3 +204,56 @@ def test_every_request_ends_once_whichever_tier_fails(failing):
 def test_bad_compositions_are_refused_by_name(build, name):
     with pytest.raises(ValueError, match=name):
         build()
+
+
+def test_a_balancer_counts_a_tier_its_servers_share_once():
+    """Two web servers (500/s each) calling one database that can finish 100/s: the pool can
+    take 100/s, not twice that."""
+    workload = Workload(arrival_rate=50, requests=10, seed=1)
+    assert Balancer.of(2, web(DATABASE)).capacity_for(workload) == pytest.approx(100)
+
+
+@pytest.mark.parametrize("tier", ["cache", "database"])
+def test_clients_may_retry_through_a_cache_or_a_database(tier):
+    """Copies of one request inside a cache or a database at once (a client gave up and
+    sent another) each carry their own answer: the run accounts for every request."""
+    node = Server(workers=1, mean_service_time=0.010)
+    behind = (Cache(capacity=5, database=Server(workers=1, mean_service_time=0.010,
+                                                name="database"))
+              if tier == "cache" else Database(replicas=1, node=node))
+    result = simulate(Clients(behind, timeout=0.005, retries=2),
+                      Workload(arrival_rate=150, duration=5, keys=50, read_share=0.8,
+                               seed=3))
+    assert accounted(result) and result.summary["timed_out"] > 0
+    assert result.requests["attempts"].max() == 3
+
+
+def test_a_copy_that_fails_after_its_client_gave_up_leaves_the_log_alone():
+    """Both requests time out at 0.15 s (the first is in service for 1 s, the second waits
+    behind it); the server fails at 0.5 s with their copies inside (a third request, at
+    2 s, keeps the run going). The log still says the clients ended them."""
+    server = Server(mean_service_time=0.010, failures=((0.5, 1.0),))
+    result = simulate(Clients(server, timeout=0.15), Trace(times=(0.0, 0.0, 2.0),
+                                                           sizes=(100, 1, 1)))
+    log = rows(result)
+    assert "fails" in set(result.events["event"])
+    assert list(log["outcome"]) == ["timed_out", "timed_out", "ok"]
+    assert list(log["ended_by"])[:2] == ["clients", "clients"]
+
+
+def test_a_write_its_client_gave_up_on_is_never_reported_lost():
+    from labsupport.log import RequestLog
+    log = RequestLog(Trace(times=(0.0, 0.0)).generate(), clock=simpy.Environment())
+    log.answer(0, "timed_out")
+    log.answer(1, "ok")
+    log.lost(0)
+    log.lost(1)
+    assert log.to_frame()["outcome"].tolist() == ["timed_out", "lost"]
+
+
+def test_a_request_answered_twice_stops_the_run():
+    from labsupport.log import RequestLog
+    log = RequestLog(Trace(times=(0.0,)).generate(), clock=simpy.Environment())
+    log.answer(0, "failed")
+    with pytest.raises(RuntimeError, match="answered twice"):
+        log.answer(0, "ok")

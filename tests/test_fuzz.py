@@ -185,7 +185,8 @@ def check_result(result, requests):
         if isinstance(value, float) and not math.isfinite(value):
             served_reads = ((result.requests["outcome"] == "ok")
                             & (result.requests["kind"] == "read")).sum()
-            assert name.endswith("latency") and math.isnan(value) and (
+            assert (name.endswith("latency") or name.startswith("mean_time_in.")) \
+                and math.isnan(value) and (
                 summary["ok"] == 0 or "read" in name and served_reads == 0), \
                 f"{name} = {value} in a run that served {summary['ok']}"
     served = result.requests[result.requests["outcome"] == "ok"]

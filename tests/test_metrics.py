@@ -19,12 +19,21 @@ def test_summary_percentiles_count_served_requests_only():
     assert result.summary["p99_latency"] == 1.0
 
 
-def test_busy_share_counts_service_interrupted_by_a_failure():
+def test_utilisation_counts_service_interrupted_by_a_failure():
     server = Server(workers=2, failures=((0.5, 10.0),), **ONE_SECOND)
     result = simulate(server, Trace(times=(0.0, 0.2, 20.0)))
     # Busy 0.5 + 0.3 s before the failure and 1 s after recovery, over 21 s, 2 workers.
     assert result.end_time == 21.0
     assert result.summary["utilisation.server"] == pytest.approx(1.8 / (2 * 21.0))
+
+
+def test_a_service_cut_short_by_a_failure_counts_only_what_was_served():
+    """A 10 s request fails with its server at 0.5 s, and the run ends then: the worker
+    was busy the whole half second (it once counted the unserved part twice)."""
+    server = Server(failures=((0.5, math.inf),), **ONE_SECOND)
+    result = simulate(server, Trace(times=(0.0,), sizes=(10.0,)))
+    assert result.end_time == 0.5
+    assert result.summary["utilisation.server"] == pytest.approx(1.0)
 
 
 def test_over_time_bins_by_arrival_and_counts_each_outcome():
