@@ -10,12 +10,13 @@ requests the workload made.
 Outcomes:
 - `ok`: served.
 - `dropped`: turned away at the door because the queue was full.
-- `failed`: its server was down when it arrived, or failed while it waited or
-  was being served.
+- `failed`: its server was down when it arrived, or failed while it waited, was
+  being served or waited on a tier behind; or no server was in rotation; or its
+  primary failed before a synchronous write could be acknowledged.
 - `lost`: a write the database acknowledged, then lost when its primary failed
   before the write reached the replica that took over.
-- `timed_out`: the client stopped waiting (its timeout passed) and did not try again;
-  only with `Clients` in front, which give up.
+- `timed_out`: a wait ran out: the client's (`Clients`, which then did not try again)
+  or a server's call to the tier behind it (`Server.call_timeout`).
 - `in_flight`: still queued or in service when the run stopped.
 """
 
@@ -45,7 +46,7 @@ class RequestLog:
         self.arrivals = arrivals
         self.clock = clock  # anything with `now`, in seconds: the simulation's environment
         self.when_all_ended = when_all_ended  # called once every request has ended
-        self.start = array("d", [np.nan]) * n    # when service began
+        self.start = array("d", [np.nan]) * n    # when the last server to take it began
         self.finish = array("d", [np.nan]) * n   # when the request ended, any outcome
         self.outcome = bytearray([CODE[IN_FLIGHT]]) * n  # CODE of each request's outcome
         self.where = array("i", [-1]) * n        # index into `places`; -1: nowhere yet
@@ -62,7 +63,8 @@ class RequestLog:
         self.workers = {}            # workers per place, for utilisation
         self.busy_time = {}          # place -> function(now): seconds its workers served
         self.time_in = {}            # tier -> seconds each request spent in it (queue and
-        #                              service; not the time it waited on tiers behind)
+        #                              service, of every copy a client sent; not the time
+        #                              it waited on tiers behind)
         self.requests = n            # how many requests the workload made
         self.ended = 0               # how many of them have an outcome
 

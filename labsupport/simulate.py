@@ -11,7 +11,10 @@ Whatever is still inside then is counted `in_flight`.
 A run is bounded whatever the load: the workload makes a fixed number of
 requests, so the simulation does a fixed amount of work. A system offered more
 than its capacity is marked `unstable` in the summary (its queue grows for as
-long as traffic lasts, so its latency has no steady state to report).
+long as traffic lasts, so its latency has no steady state to report). For a server that
+holds its workers while it waits on a tier behind, `capacity_for` is only an upper bound
+(its workers are also busy waiting), so such a run can be overloaded without the flag:
+watch its latency and what is still in flight.
 
 `system` is any tier (a `Server`, a `Balancer`, a `Database`, a `Cache`, `Clients`...):
 a frozen dataclass with `capacity_for(workload)`, the requests per second it can finish

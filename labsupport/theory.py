@@ -1,13 +1,13 @@
 """A coffee shop counter: c baristas, one queue, customers arriving at random.
 
-Queueing theory (M/M/c: random arrivals, random service times, c servers)
+Queueing theory (M/M/c: random arrivals, random service times, c workers)
 says how long that queue gets, with no simulation at all. The labs draw these
 closed-form results beside the simulated ones. Time is in seconds, rates in
 requests per second.
 
-- utilisation: how busy each server is (rho).
-- erlang_b, erlang_c: probability all servers are busy (no waiting room), and probability
-  an arriving request has to wait (M/M/c), for up to a billion servers.
+- utilisation: how busy each worker is (rho).
+- erlang_b, erlang_c: probability all workers are busy (no waiting room), and probability
+  an arriving request has to wait (M/M/c), for up to a billion workers.
 - mmc_mean_wait, mmc_mean_response, mmc_wait_percentile: M/M/c delays.
 - mm1_mean_response, mm1_response_percentile: the single-server case.
 - mg1_mean_wait: one server with any service-time distribution (Pollaczek-Khinchine).
