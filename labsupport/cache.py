@@ -13,7 +13,8 @@ nothing and lets it expire: then she may hand out an outdated copy (a stale read
 stream of keys through it, for hit ratios. `Cache` puts a store and a cache
 server in front of a database server: reads ask the cache first (cache-aside),
 misses read the database and fill the cache, writes go to the database and then
-invalidate or update the cached copy. A flush at `flush_at` empties it.
+invalidate or update the cached copy. While the cache is down (its `failures`, given as
+every component gives them) reads go straight to the database; it comes back empty.
 """
 
 import bisect
@@ -125,7 +126,9 @@ class Cache:
 
     capacity: items; ttl: seconds (None: no expiry); policy: "lru", "lfu", "fifo";
     on_write: "invalidate", "update" or "none"; server: the cache server (hits);
-    flush_at: seconds when the cache empties (a restart).
+    failures: (fail_at, recover_at) pairs in seconds: the cache is down (every read is a
+        miss, as an application that treats an unreachable cache as a miss does, and
+        nothing is stored) and comes back empty, as a restart with no persistence does.
     """
 
     capacity: int = 100
@@ -134,15 +137,14 @@ class Cache:
     on_write: str = "invalidate"
     server: Server = Server(workers=8, mean_service_time=0.001, name="cache")
     database: object = Server(workers=4, mean_service_time=0.010, name="database")
-    flush_at: float | None = None
+    failures: tuple = ()
 
     def __post_init__(self):
         Store(self.capacity, self.policy, self.ttl)  # checks capacity, policy and ttl
         checks.one_of("on_write", self.on_write, ON_WRITE)
         checks.instance("server", self.server, Server, "a Server")
         checks.tier("database", self.database)
-        if self.flush_at is not None:
-            checks.non_negative("flush_at", self.flush_at, maximum=checks.MAX_TIME)
+        object.__setattr__(self, "failures", checks.failures("failures", self.failures))
 
     def capacity_for(self, workload):
         """Requests per second the tier can take with this workload's mix of hits and misses:
@@ -159,19 +161,27 @@ class Cache:
 
     def hits_in(self, arrivals):
         """Hits if the requests met this cache's store at their arrival times: expiry,
-        evictions, writes and the flush as in a run, and a miss's copy landing one mean
+        evictions, writes and failures as in a run, and a miss's copy landing one mean
         database service time later; but no queues (at overload, fewer misses than a run)."""
-        store, hits, landing = Store(self.capacity, self.policy, self.ttl), 0, []
+        store, hits, up = Store(self.capacity, self.policy, self.ttl), 0, True
         fetch_time = fetch_seconds(self.database)
-        flush_at = math.inf if self.flush_at is None else self.flush_at
+        events = []  # (moment, kind, key): 0 the cache fails, 1 it recovers, 2 a copy lands
+        for fail_at, recover_at in self.failures:
+            events += [(fail_at, 0, None), (recover_at, 1, None)]
+        heapq.heapify(events)
         for moment, key, write in zip(arrivals.time.tolist(), arrivals.key.tolist(),
                                       arrivals.is_write.tolist()):
-            while landing and landing[0][0] <= moment:  # misses' copies reach the store
-                landed_at, landed_key = heapq.heappop(landing)
-                store.set(landed_key, True, landed_at)
-            if moment >= flush_at:
-                store.flush()
-                flush_at = math.inf
+            while events and events[0][0] <= moment:
+                at, kind, landed = heapq.heappop(events)
+                if kind == 0:
+                    up = False
+                    store.flush()
+                elif kind == 1:
+                    up = True
+                elif up:
+                    store.set(landed, True, at)
+            if not up:
+                continue  # a miss, and nothing kept
             if write and self.on_write == "invalidate":
                 store.delete(key)
             elif write and self.on_write == "update":
@@ -179,7 +189,7 @@ class Cache:
             elif not write and store.get(key, moment) is not None:
                 hits += 1
             elif not write:
-                heapq.heappush(landing, (moment + fetch_time, key))
+                heapq.heappush(events, (moment + fetch_time, 2, key))
         return hits
 
     def build(self, sim):
@@ -205,8 +215,9 @@ class RunningCache:
         self.commits = {}   # key -> when each of its writes committed (version n: n-th time)
         self.rng = sim.random("cache")
         self.trip = spec.server.mean_service_time  # mean seconds from a commit to the cache
-        if spec.flush_at is not None:
-            self.env.process(self.flush())
+        self.up = True
+        if spec.failures:
+            self.env.process(self.fail_and_recover())
 
     def accept(self, rid, reply):
         """Reads ask the cache first; misses and writes go to the database. Each copy of a
@@ -216,7 +227,7 @@ class RunningCache:
             self.database.accept(rid, lambda rid, outcome: self.from_database(
                 rid, outcome, reply, now))
             return
-        cached = self.store.get(key, now)
+        cached = self.store.get(key, now) if self.up else None
         self.log.hit[rid] = cached is not None
         if cached is None:
             self.database.accept(rid, lambda rid, outcome: self.from_database(
@@ -239,12 +250,15 @@ class RunningCache:
             # given up, the log keeps no start: the moment it was asked stands in.)
             started = self.log.start[rid]
             read_at = started if started >= asked_at else asked_at
-            self.store.set(key, self.version_at(key, read_at), self.env.now)
+            if self.up:
+                self.store.set(key, self.version_at(key, read_at), self.env.now)
         reply(rid, outcome)
 
     def tell_cache(self, key, version):
         """After a write: delete the cached copy, or put the written `version` in its place
         (which, if a later write's update got there first, puts an older value back)."""
+        if not self.up:
+            return  # it will come back empty
         if self.spec.on_write == "invalidate":
             self.store.delete(key)
         elif self.spec.on_write == "update":
@@ -254,7 +268,15 @@ class RunningCache:
         """The version of `key` in the database at `moment`: the writes committed by then."""
         return bisect.bisect_right(self.commits.get(key, ()), moment)
 
-    def flush(self):
-        yield self.env.timeout(self.spec.flush_at)
-        self.store.flush()
-        self.log.event(self.env.now, "cache", "flushed")
+    def fail_and_recover(self):
+        """Down at each fail_at (its contents lost), back and empty at each recover_at."""
+        for fail_at, recover_at in self.spec.failures:
+            yield self.env.timeout(fail_at - self.env.now)
+            self.up = False
+            self.store.flush()
+            self.log.event(self.env.now, "cache", "fails")
+            if recover_at == math.inf:
+                return
+            yield self.env.timeout(recover_at - self.env.now)
+            self.up = True
+            self.log.event(self.env.now, "cache", "recovers")

@@ -202,3 +202,24 @@ def tier(name, value):
         raise ValueError(f"{name} must be a tier (a Server, Balancer, Database, Cache or "
                          f"Clients), got {shown(value)}")
     return value
+
+
+def failures(name, value):
+    """`value` checked as a component's failures, the one way every component describes
+    them: (fail_at, recover_at) pairs in seconds, in time order, each fail_at < recover_at
+    (recover_at may be inf: never back). Returned as a tuple of pairs."""
+    windows, previous_end = [], 0.0
+    for failure in sequence(name, value, maximum=MAX_FAILURES):
+        if isinstance(failure, (str, bytes)) or not hasattr(failure, "__len__") \
+                or len(failure) != 2:
+            raise ValueError(f"{name} must be (fail_at, recover_at) pairs, "
+                             f"got {shown(failure)}")
+        fail_at = non_negative(f"{name}: fail_at", failure[0], maximum=MAX_TIME)
+        recover_at = non_negative(f"{name}: recover_at", failure[1], allow_inf=True,
+                                  maximum=MAX_TIME)
+        if not previous_end <= fail_at < recover_at:
+            raise ValueError(f"{name} must be in time order with fail_at < recover_at, "
+                             f"got {shown(value)}")
+        windows.append((fail_at, recover_at))
+        previous_end = recover_at
+    return tuple(windows)

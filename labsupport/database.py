@@ -7,8 +7,9 @@ later (the replication lag). Ask an assistant about a book changed a moment ago
 and you may get the old entry: a stale read. If the head librarian collapses,
 after a while (`detection_delay`) the assistant with the most complete copy
 takes over; changes the head had announced but that never reached that
-assistant are gone: lost writes. A fresh assistant is hired after
-`provisioning_time`.
+assistant are gone: lost writes. Failures are given as every component gives them,
+(fail_at, recover_at) pairs: a failed node is back (repaired, or replaced by a fresh copy
+of the primary; the model does not tell them apart) at its recover_at.
 
 Each node is a `RunningServer` (reads take `node.mean_service_time`, writes
 `node.write_service_time`). Every write gives its key a new version. A read is
@@ -55,9 +56,13 @@ class Database:
     read_from: "replicas" (round robin; the primary if none is up) or "primary".
     read_your_writes: seconds after a client's write during which its reads go
         to the primary (0: off).
-    replica_failure: seconds when replica 1 fails; a replacement is ready
-        `provisioning_time` later. primary_failure: seconds when the primary
-        fails; the most up-to-date replica is promoted `detection_delay` later.
+    primary_failures: (fail_at, recover_at) pairs in seconds. At each fail_at the node
+        that is primary then fails; `detection_delay` later the replica that received the
+        most is promoted; at recover_at the failed node is back, as a replica copied from
+        the primary (inf: never back). With no replica in service at detection, no one is
+        promoted and the old primary comes back as primary at recover_at.
+    replica_failures: (fail_at, recover_at) pairs in seconds: at each fail_at the first
+        replica in service fails; at recover_at it is back, copied from the primary.
     """
 
     replicas: int = 2
@@ -68,10 +73,9 @@ class Database:
     flush_time: float = 0.001
     read_from: str = "replicas"
     read_your_writes: float = 0.0
-    replica_failure: float | None = None
-    primary_failure: float | None = None
+    primary_failures: tuple = ()
+    replica_failures: tuple = ()
     detection_delay: float = 10.0
-    provisioning_time: float = 60.0
     name: str = "db"
 
     def __post_init__(self):
@@ -83,18 +87,16 @@ class Database:
         checks.non_negative("flush_time", self.flush_time, maximum=checks.MAX_TIME)
         checks.one_of("read_from", self.read_from, READ_FROM)
         checks.non_negative("read_your_writes", self.read_your_writes, maximum=checks.MAX_TIME)
+        for name in ("primary_failures", "replica_failures"):
+            object.__setattr__(self, name, checks.failures(name, getattr(self, name)))
         needed = {"read_from": self.read_from == "replicas",
-                  "replica_failure": self.replica_failure is not None,
-                  "primary_failure": self.primary_failure is not None}
+                  "primary_failures": bool(self.primary_failures),
+                  "replica_failures": bool(self.replica_failures)}
         for name, needs_replicas in needed.items():
             if needs_replicas and self.replicas == 0:
                 raise ValueError(f"replicas must be at least 1 when {name} is "
-                                 f"{getattr(self, name)!r}, got 0")
-        for name in ("replica_failure", "primary_failure"):
-            if getattr(self, name) is not None:
-                checks.non_negative(name, getattr(self, name), maximum=checks.MAX_TIME)
+                                 f"{checks.shown(getattr(self, name))}, got 0")
         checks.non_negative("detection_delay", self.detection_delay, maximum=checks.MAX_TIME)
-        checks.positive("provisioning_time", self.provisioning_time, maximum=checks.MAX_TIME)
         checks.text("name", self.name)
 
     def capacity_for(self, workload):
@@ -126,14 +128,8 @@ class RunningDatabase:
         self.rng = sim.random(spec.name)
         self.count = 0  # nodes made so far, for their names
         self.hop = sim.hop
-        primary_failures = (((spec.primary_failure, float("inf")),)
-                            if spec.primary_failure is not None else ())
-        self.primary = self.new_node("primary", primary_failures)
-        self.replicas = []
-        for i in range(spec.replicas):
-            failing = i == 0 and spec.replica_failure is not None
-            fails = ((spec.replica_failure, float("inf")),) if failing else ()
-            self.replicas.append(self.new_node(f"replica-{i + 1}", fails))
+        self.primary = self.new_node("primary")
+        self.replicas = [self.new_node(f"replica-{i + 1}") for i in range(spec.replicas)]
         self.version = {node: {} for node in [self.primary, *self.replicas]}
         # Write numbers each node lacks, of all writes so far: copies on their way, and those
         # that never arrived. Small (not every write a node has), so memory stays per request.
@@ -147,15 +143,15 @@ class RunningDatabase:
         self.own = {}          # (client, key) -> version of that client's last write
         self.wrote_at = {}     # client -> time of its last acknowledged write
         self.turn, self.epoch = 0, 0
-        if spec.primary_failure is not None:
+        if spec.primary_failures:
             self.env.process(self.fail_over())
-        if spec.replica_failure is not None:
-            self.env.process(self.replace_replica())
+        if spec.replica_failures:
+            self.env.process(self.fail_replicas())
 
-    def new_node(self, role, failures=()):
+    def new_node(self, role):
         self.count += 1
         spec = dataclasses.replace(self.spec.node, name=f"{self.spec.name}-{role}",
-                                   failures=failures, tier=self.spec.name)
+                                   failures=(), tier=self.spec.name)
         with self.sim.behind(self.hop):  # where on a request's path this database sits
             node = spec.build(self.sim)
         return node
@@ -254,17 +250,32 @@ class RunningDatabase:
         reply(rid, OK)
 
     def fail_over(self):
-        """The primary fails; after the detection delay the most up-to-date replica takes over."""
-        yield self.env.timeout(self.spec.primary_failure - self.env.now)
-        self.epoch += 1  # copies the old primary had not yet delivered never land
-        for replica in self.replicas:
-            self.settle(replica)  # what it received by now it keeps; the rest never comes
-            self.on_the_way[replica].clear()
-        yield self.env.timeout(self.spec.detection_delay)
-        live = [node for node in self.replicas if node.up]
-        if not live:
-            return
-        chosen = min(live, key=lambda node: len(self.missing[node]))
+        """At each failure of the primary, the most up-to-date replica takes over after the
+        detection delay; the failed node comes back as a replica at its recover_at."""
+        for fail_at, recover_at in self.spec.primary_failures:
+            yield self.env.timeout(max(fail_at - self.env.now, 0.0))
+            failed = self.primary
+            failed.fail()
+            self.epoch += 1  # copies the old primary had not yet delivered never land
+            for replica in self.replicas:
+                self.settle(replica)  # what it received by now it keeps; the rest never comes
+                self.on_the_way[replica].clear()
+            yield self.env.timeout(self.spec.detection_delay)
+            live = [node for node in self.replicas if node.up]
+            if live:
+                self.promote(min(live, key=lambda node: len(self.missing[node])))
+            if recover_at == float("inf"):
+                return
+            yield self.env.timeout(max(recover_at - self.env.now, 0.0))
+            if failed is self.primary:  # no one took over: it is back as the primary,
+                failed.recover()        # and the replicas copy from it afresh
+                for replica in self.replicas:
+                    self.resync(replica)
+            else:
+                self.add_replica()
+
+    def promote(self, chosen):
+        """`chosen` becomes the primary: acknowledged writes it never received are lost."""
         for sequence, rid in self.history:
             if sequence in self.missing[chosen]:
                 self.log.lost(rid)  # acknowledged, never reached the new primary
@@ -276,29 +287,34 @@ class RunningDatabase:
         self.version[chosen] = {key: version for sequence, key, version in self.log_of_writes
                                 if sequence not in self.missing[chosen]}
         self.latest = dict(self.version[chosen])
-        for replica in self.replicas:  # the others resync from the new primary
-            self.version[replica] = dict(self.version[chosen])
-            self.missing[replica] = set(self.missing[chosen])
-            self.applied_until[replica] = self.env.now
+        for replica in self.replicas:  # the others copy from the new primary
+            self.resync(replica)
         self.log.event(self.env.now, chosen.spec.name, "promoted")
-        yield self.env.timeout(self.spec.provisioning_time)
-        self.add_replica()
 
-    def replace_replica(self):
-        """Replica 1 fails; a replacement, copied from the primary, is ready later."""
-        failed = self.replicas[0]
-        yield self.env.timeout(self.spec.replica_failure - self.env.now)
-        if failed in self.replicas:
-            self.replicas.remove(failed)
+    def fail_replicas(self):
+        """At each failure the first replica in service fails; a copy of the primary takes
+        its place at recover_at."""
+        for fail_at, recover_at in self.spec.replica_failures:
+            yield self.env.timeout(fail_at - self.env.now)
+            if not self.replicas:
+                continue
+            failed = self.replicas.pop(0)
+            failed.fail()
             del self.missing[failed]
-        yield self.env.timeout(self.spec.provisioning_time)
-        self.add_replica()
+            if recover_at == float("inf"):
+                return
+            yield self.env.timeout(recover_at - self.env.now)
+            self.add_replica()
 
-    def add_replica(self):
-        replica = self.new_node(f"replica-{self.count}")
+    def resync(self, replica):
+        """`replica` takes a fresh copy of the primary: what the primary has, it has."""
         self.version[replica] = dict(self.version[self.primary])
         self.missing[replica] = set(self.missing[self.primary])
         self.on_the_way[replica] = deque()
         self.applied_until[replica] = self.env.now
+
+    def add_replica(self):
+        replica = self.new_node(f"replica-{self.count}")
+        self.resync(replica)
         self.replicas.append(replica)
         self.log.event(self.env.now, replica.spec.name, "ready")

@@ -59,26 +59,6 @@ def service_times(sim, distribution, read_time, write_time):
     return sim.shared(("service times", distribution, read_time, write_time), make)
 
 
-def failure_windows(failures):
-    """`failures` checked: (fail_at, recover_at) pairs in seconds, in time order, each
-    fail_at < recover_at (recover_at may be inf: never); returned as a tuple of pairs."""
-    windows, previous_end = [], 0.0
-    for failure in checks.sequence("failures", failures, maximum=checks.MAX_FAILURES):
-        if isinstance(failure, (str, bytes)) or not hasattr(failure, "__len__") \
-                or len(failure) != 2:
-            raise ValueError(f"failures must be (fail_at, recover_at) pairs, "
-                             f"got {checks.shown(failure)}")
-        fail_at = checks.non_negative("failures: fail_at", failure[0], maximum=checks.MAX_TIME)
-        recover_at = checks.non_negative("failures: recover_at", failure[1], allow_inf=True,
-                                         maximum=checks.MAX_TIME)
-        if not previous_end <= fail_at < recover_at:
-            raise ValueError("failures must be in time order with fail_at < recover_at, "
-                             f"got {checks.shown(failures)}")
-        windows.append((fail_at, recover_at))
-        previous_end = recover_at
-    return tuple(windows)
-
-
 @dataclass(frozen=True)
 class Server:
     """One machine: `workers` serving in parallel, each at `speed` times the base rate.
@@ -124,7 +104,7 @@ class Server:
         if self.write_service_time is not None:
             checks.positive("write_service_time", self.write_service_time,
                             maximum=checks.MAX_TIME, minimum=checks.MIN_SERVICE_TIME)
-        object.__setattr__(self, "failures", failure_windows(self.failures))
+        object.__setattr__(self, "failures", checks.failures("failures", self.failures))
         if self.calls is not None:
             checks.tier("calls", self.calls)
         checks.flag("blocking", self.blocking)
@@ -271,22 +251,29 @@ class RunningServer:
             self.end(rid, reply, TIMED_OUT)
 
     def fail_and_recover(self):
-        """At each failure every request inside fails; arrivals fail until recovery."""
+        """Its own failures: down at each fail_at, back at each recover_at."""
         for fail_at, recover_at in self.spec.failures:
             yield self.env.timeout(fail_at - self.env.now)
-            self.up = False
-            self.log.event(self.env.now, self.spec.name, "fails")
-            for number, worker in enumerate(self.workers):
-                if isinstance(worker.target, Timeout) or number in self.calling:
-                    worker.interrupt()  # serving, or waiting on the tier behind: it fails
-            for rid, reply, _ in self.queue:
-                self.end(rid, reply, FAILED)
-            self.queue.clear()
+            self.fail()
             if recover_at == float("inf"):
                 return
             yield self.env.timeout(recover_at - self.env.now)
-            self.up = True
-            self.log.event(self.env.now, self.spec.name, "recovers")
+            self.recover()
+
+    def fail(self):
+        """It goes down: every request inside fails, and arrivals fail until it recovers."""
+        self.up = False
+        self.log.event(self.env.now, self.spec.name, "fails")
+        for number, worker in enumerate(self.workers):
+            if isinstance(worker.target, Timeout) or number in self.calling:
+                worker.interrupt()  # serving, or waiting on the tier behind: it fails
+        for rid, reply, _ in self.queue:
+            self.end(rid, reply, FAILED)
+        self.queue.clear()
+
+    def recover(self):
+        self.up = True
+        self.log.event(self.env.now, self.spec.name, "recovers")
 
     def busy_until(self, now):
         """Seconds its workers have spent serving by `now` (less what is still to come of

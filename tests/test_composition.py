@@ -171,8 +171,8 @@ def test_every_request_ends_once_whichever_tier_fails(failing):
     down = ((2.0, 3.0), (6.0, 6.5))
     node = Server(workers=2, mean_service_time=0.004, write_service_time=0.008,
                   failures=down if failing == "replica" else ())
-    database = Database(replicas=1, node=node, primary_failure=8.0, detection_delay=1.0,
-                        provisioning_time=2.0)
+    database = Database(replicas=1, node=node, primary_failures=((8.0, 11.0),),
+                        detection_delay=1.0)
     cache = Cache(capacity=50, database=database,
                   server=Server(workers=2, mean_service_time=0.001, name="cache",
                                 failures=down if failing == "cache" else ()))

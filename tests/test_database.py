@@ -82,7 +82,7 @@ def test_read_capacity_grows_with_replicas_until_the_primary_bounds_it():
 
 
 def test_replica_failure_shifts_reads_to_the_primary_until_the_replacement_is_ready():
-    database = Database(replicas=1, replica_failure=10.0, provisioning_time=20.0)
+    database = Database(replicas=1, replica_failures=((10.0, 30.0),))
     result = simulate(database, mix())
     reads = result.requests[result.requests["kind"] == "read"]
     during = reads[(reads["arrival"] > 10.0) & (reads["arrival"] < 30.0)]
@@ -96,7 +96,7 @@ def test_replica_failure_shifts_reads_to_the_primary_until_the_replacement_is_re
 @pytest.mark.parametrize("replication", ["async", "sync"])
 def test_every_write_is_durable_on_the_surviving_primary_or_counted_lost(replication):
     database = Database(replicas=2, replication=replication, mean_lag=0.5,
-                        primary_failure=20.0, detection_delay=5.0)
+                        primary_failures=((20.0, math.inf),), detection_delay=5.0)
     result = simulate(database, mix())
     assert accounted(result)
     outcomes = writes(result)["outcome"].value_counts()
@@ -109,7 +109,7 @@ def test_every_write_is_durable_on_the_surviving_primary_or_counted_lost(replica
 
 
 def test_more_lag_loses_more_writes_and_sync_costs_write_latency():
-    lost = [simulate(Database(replicas=2, mean_lag=lag, primary_failure=20.0),
+    lost = [simulate(Database(replicas=2, mean_lag=lag, primary_failures=((20.0, math.inf),)),
                      mix()).summary["lost"] for lag in (0.05, 0.5, 2.0)]
     assert lost[0] < lost[1] < lost[2]
 
@@ -150,15 +150,18 @@ def test_replicas_apply_writes_in_the_primarys_order(monkeypatch):
 
 @pytest.mark.parametrize("kwargs, name", [
     (dict(replicas=0), "replicas"),
-    (dict(replicas=0, read_from="primary", primary_failure=5.0), "replicas"),
+    (dict(replicas=0, read_from="primary", primary_failures=((5.0, 9.0),)), "replicas"),
+    (dict(replicas=0, read_from="primary", replica_failures=((5.0, 9.0),)), "replicas"),
     (dict(replicas=-1), "replicas"),
     (dict(mean_lag=-0.1), "mean_lag"),
     (dict(mean_lag=float("nan")), "mean_lag"),
     (dict(replication="eventual"), "replication"),
     (dict(read_from="cache"), "read_from"),
     (dict(read_your_writes=-1), "read_your_writes"),
-    (dict(primary_failure=-3.0), "primary_failure"),
-    (dict(provisioning_time=0), "provisioning_time"),
+    (dict(primary_failures=((-3.0, 5.0),)), "primary_failures: fail_at"),
+    (dict(primary_failures=5.0), "primary_failures"),
+    (dict(replica_failures=((5.0, 3.0),)), "replica_failures"),
+    (dict(detection_delay=-1.0), "detection_delay"),
     (dict(node="big"), "node"),
 ])
 def test_database_rejects_bad_parameters_by_name(kwargs, name):
@@ -176,7 +179,7 @@ def test_workload_mix_rejects_bad_parameters_by_name(kwargs, name):
 
 
 def test_same_seed_same_log():
-    first, again = (simulate(Database(replicas=2, primary_failure=10.0), mix()).requests
+    first, again = (simulate(Database(replicas=2, primary_failures=((10.0, 20.0),)), mix()).requests
                     for _ in range(2))
     assert first.equals(again)
     assert np.array_equal(first["stale"], again["stale"])
@@ -193,3 +196,29 @@ def test_each_read_knows_how_long_ago_its_reader_last_wrote():
     assert math.isnan(reads["since_own_write"].iloc[0])  # a write: not a read
     first = simulate(Database(replicas=1, node=node), Trace(times=(0.0,))).requests
     assert first["since_own_write"].tolist() == [math.inf]
+
+
+def test_a_failed_primary_comes_back_as_a_replica_at_its_recover_at():
+    database = Database(replicas=1, primary_failures=((10.0, 25.0),), detection_delay=5.0)
+    result = simulate(database, mix())
+    events = {(round(e.time, 6), e.component, e.event) for e in result.events.itertuples()}
+    assert {(10.0, "db-primary", "fails"), (15.0, "db-replica-1", "promoted"),
+            (25.0, "db-replica-2", "ready")} <= events
+    reads = result.requests[result.requests["kind"] == "read"]
+    between = reads[(reads["arrival"] > 15.5) & (reads["arrival"] < 25.0)]
+    assert set(between["server"].astype(str)) == {"db-replica-1"}  # the new primary alone
+    assert set(reads.loc[reads["arrival"] > 25.5, "server"].astype(str)) == {"db-replica-2"}
+    assert accounted(result)
+
+
+def test_with_no_replica_to_promote_the_old_primary_comes_back_as_primary():
+    database = Database(replicas=1, replica_failures=((5.0, math.inf),),
+                        primary_failures=((10.0, 20.0),), detection_delay=2.0)
+    result = simulate(database, mix())
+    assert "promoted" not in set(result.events["event"])
+    written = writes(result)
+    down = written[(written["arrival"] > 10.0) & (written["arrival"] < 20.0)]
+    after = written[written["arrival"] > 20.5]
+    assert (down["outcome"] == "failed").all() and len(down) > 100
+    assert (after["outcome"] == "ok").all() and set(after["server"].astype(str)) == {"db-primary"}
+    assert accounted(result)

@@ -145,7 +145,7 @@ def systems(draw):
             "database": behind, **draw(optional(capacity=ints(0, 50)))}) \
             if kind_behind == "cache" else build(Database, {"node": behind, **draw(optional(
                 replicas=ints(1, 2), mean_lag=reals(0, 0.2),
-                primary_failure=st.one_of(st.none(), reals(0, 3))))})
+                primary_failures=failures()))})
         if tier is None:
             return None
         return attempt(lambda: dataclasses.replace(server, calls=tier, **draw(optional(
@@ -167,13 +167,12 @@ def systems(draw):
         return build(Database, {"node": server, **draw(optional(
             replicas=ints(0, 3), replication=choices("async", "sync"), mean_lag=reals(0, 0.5),
             read_from=choices("replicas", "primary"), read_your_writes=reals(0, 2),
-            primary_failure=st.one_of(st.none(), reals(0, 3)),
-            replica_failure=st.one_of(st.none(), reals(0, 3)),
-            detection_delay=reals(0, 2), provisioning_time=reals(0.1, 5)))})
+            primary_failures=failures(), replica_failures=failures(),
+            detection_delay=reals(0, 2)))})
     return build(Cache, {"database": server, **draw(optional(
         capacity=ints(0, 200), ttl=st.one_of(st.none(), reals(0, 5)),
         policy=choices("lru", "lfu", "fifo"), on_write=choices("invalidate", "update", "none"),
-        flush_at=st.one_of(st.none(), reals(0, 3))))})
+        failures=failures()))})
 
 
 def check_result(result, requests):

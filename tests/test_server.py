@@ -312,8 +312,9 @@ def test_a_run_leaves_the_same_garbage_whatever_its_length():
     from labsupport import Balancer, Cache, Database
     systems = [Balancer.of(3, Server(failures=((2.0, 4.0),)), health_check_interval=0.5,
                            retries=True),
-               Database(replicas=3, primary_failure=5.0, replica_failure=3.0, mean_lag=0.2),
-               Cache(database=Server(), capacity=50, ttl=2.0, flush_at=5.0)]
+               Database(replicas=3, primary_failures=((5.0, 7.0),),
+                        replica_failures=((3.0, 4.0),), mean_lag=0.2),
+               Cache(database=Server(), capacity=50, ttl=2.0, failures=((5.0, 6.0),))]
     for system in systems:
         gc.collect()
         simulate(system, Workload(arrival_rate=150, requests=20_000, keys=500))
