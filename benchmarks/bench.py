@@ -223,7 +223,7 @@ SCALE_CASES = {
     "the composed stack: a balancer over 8 web servers, a cache, a database with 2 "
     "replicas, 1,000,000 requests":
     ("Balancer.of(8, Server(workers=8, mean_service_time=0.004, name='web', calls=Cache("
-     "capacity=2_000, database=Database(replicas=2, node=Server(workers=4, "
+     "max_items=2_000, database=Database(replicas=2, node=Server(workers=4, "
      "mean_service_time=0.005, write_service_time=0.010))), blocking=False))",
      "Workload(arrival_rate=1_500, requests=1_000_000, read_share=0.9, keys=100_000, "
      "key_skew=1.0, seed=1)"),

@@ -5,7 +5,7 @@ the host walks each to a table with a free waiter, following a rule: take the
 waiters in turn (round robin), pick one at random, pick the least busy (least
 connections), or glance at two at random and take the less busy of those (two
 choices). Every few seconds the host looks round the room (a health check); a
-waiter who has not answered `unhealthy_after` looks in a row is taken off the
+waiter who has not answered `unhealthy_after_checks` looks in a row is taken off the
 rota until he answers again. A guest sent to a waiter who has just collapsed is
 turned away, or, with `retries`, walked once to the next waiter on the rota.
 
@@ -32,7 +32,7 @@ class Balancer:
 
     weights: one per server, for "weighted_round_robin".
     health_check_interval: seconds between checks; None turns health checks off.
-    unhealthy_after: failed checks in a row before a server is taken out.
+    unhealthy_after_checks: failed checks in a row before a server is taken out.
     retries: send a request that a server failed to the next server in rotation, once.
     """
 
@@ -40,7 +40,7 @@ class Balancer:
     policy: str = "round_robin"
     weights: tuple | None = None
     health_check_interval: float | None = 1.0
-    unhealthy_after: int = 3
+    unhealthy_after_checks: int = 3
     retries: bool = False
     name: str = "balancer"
 
@@ -70,7 +70,8 @@ class Balancer:
         if self.health_check_interval is not None:
             checks.positive("health_check_interval", self.health_check_interval,
                             maximum=checks.MAX_TIME)
-        checks.count("unhealthy_after", self.unhealthy_after, maximum=checks.MAX_CHECKS)
+        checks.count("unhealthy_after_checks", self.unhealthy_after_checks,
+                     maximum=checks.MAX_CHECKS)
         checks.flag("retries", self.retries)
         checks.text("name", self.name)
 
@@ -180,7 +181,7 @@ class RunningBalancer:
 
     def health_checks(self):
         """At each check, every `health_check_interval` seconds, look at each server: take
-        out one that failed `unhealthy_after` checks in a row, bring back one that answers
+        out one that failed `unhealthy_after_checks` checks in a row, bring back one that answers
         again. Checks that could change nothing are skipped, not ticked through (see
         `next_check`), so this costs work per failure, not per second of the run."""
         interval = self.spec.health_check_interval
@@ -191,10 +192,10 @@ class RunningBalancer:
 
     def check_servers(self, failed_checks):
         """One health check of every server: count its failed checks in a row; take it out
-        at `unhealthy_after`, bring it back when it answers."""
+        at `unhealthy_after_checks`, bring it back when it answers."""
         for server in self.servers:
             failed_checks[server] = 0 if server.up else failed_checks[server] + 1
-            if failed_checks[server] == self.spec.unhealthy_after:
+            if failed_checks[server] == self.spec.unhealthy_after_checks:
                 self.set_rotation(server, False, "taken out")
             elif server.up and server not in self.in_rotation:
                 self.set_rotation(server, True, "back in")
@@ -209,7 +210,7 @@ class RunningBalancer:
         interval, now, due = self.spec.health_check_interval, self.env.now, []
         for server in self.servers:
             out = server not in self.in_rotation
-            if 0 < failed_checks[server] < self.spec.unhealthy_after or server.up == out:
+            if 0 < failed_checks[server] < self.spec.unhealthy_after_checks or server.up == out:
                 return check + 1
             moments = [recover_at if out else fail_at
                        for fail_at, recover_at in server.spec.failures

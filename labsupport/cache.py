@@ -32,10 +32,10 @@ ON_WRITE = ("invalidate", "update", "none")
 
 
 class Store:
-    """Up to `capacity` items, each a (value, expires_at) pair, evicting by `policy`."""
+    """Up to `max_items` items, each a (value, expires_at) pair, evicting by `policy`."""
 
-    def __init__(self, capacity, policy="lru", ttl=None):
-        self.capacity = checks.count("capacity", capacity, minimum=0, maximum=checks.MAX_KEYS)
+    def __init__(self, max_items, policy="lru", ttl=None):
+        self.max_items = checks.count("max_items", max_items, minimum=0, maximum=checks.MAX_KEYS)
         self.policy = checks.one_of("policy", policy, POLICIES)
         self.ttl = None if ttl is None else checks.non_negative("ttl", ttl,
                                                                  maximum=checks.MAX_TIME)
@@ -60,9 +60,9 @@ class Store:
 
     def set(self, key, value, now):
         """Store `value` for `key`, evicting one item if the store is full."""
-        if self.capacity == 0:
+        if self.max_items == 0:
             return
-        if key not in self.items and len(self.items) >= self.capacity:
+        if key not in self.items and len(self.items) >= self.max_items:
             self.delete(self._victim())
         expires_at = float("inf") if self.ttl is None else now + self.ttl
         self.items[key] = (value, expires_at)
@@ -106,9 +106,9 @@ class Store:
         self.by_uses[uses + 1][key] = None
 
 
-def replay(keys, capacity, policy="lru"):
+def replay(keys, max_items, policy="lru"):
     """Run `keys` through an empty store, filling it on every miss; True for each hit."""
-    store, hits = Store(capacity, policy), []
+    store, hits = Store(max_items, policy), []
     keys = checks.sequence("keys", keys)
     for key in keys:
         if not isinstance(key, (str, int, float, bytes, tuple)) or isinstance(key, bool):
@@ -124,14 +124,14 @@ def replay(keys, capacity, policy="lru"):
 class Cache:
     """A cache server and its `Store` in front of `database` (a `Server`), cache-aside.
 
-    capacity: items; ttl: seconds (None: no expiry); policy: "lru", "lfu", "fifo";
+    max_items: most items it holds; ttl: seconds (None: no expiry); policy: "lru", "lfu", "fifo";
     on_write: "invalidate", "update" or "none"; server: the cache server (hits);
     failures: (fail_at, recover_at) pairs in seconds: the cache is down (every read is a
         miss, as an application that treats an unreachable cache as a miss does, and
         nothing is stored) and comes back empty, as a restart with no persistence does.
     """
 
-    capacity: int = 100
+    max_items: int = 100
     ttl: float | None = None
     policy: str = "lru"
     on_write: str = "invalidate"
@@ -140,7 +140,7 @@ class Cache:
     failures: tuple = ()
 
     def __post_init__(self):
-        Store(self.capacity, self.policy, self.ttl)  # checks capacity, policy and ttl
+        Store(self.max_items, self.policy, self.ttl)  # checks max_items, policy and ttl
         checks.one_of("on_write", self.on_write, ON_WRITE)
         checks.instance("server", self.server, Server, "a Server")
         checks.tier("database", self.database)
@@ -163,7 +163,7 @@ class Cache:
         """Hits if the requests met this cache's store at their arrival times: expiry,
         evictions, writes and failures as in a run, and a miss's copy landing one mean
         database service time later; but no queues (at overload, fewer misses than a run)."""
-        store, hits, up = Store(self.capacity, self.policy, self.ttl), 0, True
+        store, hits, up = Store(self.max_items, self.policy, self.ttl), 0, True
         fetch_time = fetch_seconds(self.database)
         events = []  # (moment, kind, key): 0 the cache fails, 1 it recovers, 2 a copy lands
         for fail_at, recover_at in self.failures:
@@ -209,7 +209,7 @@ class RunningCache:
     def __init__(self, spec, sim):
         self.spec, self.env, self.log = spec, sim.env, sim.log
         self.keys, self.is_write = sim.keys, sim.is_write
-        self.store = Store(spec.capacity, spec.policy, spec.ttl)
+        self.store = Store(spec.max_items, spec.policy, spec.ttl)
         self.server = sim.tier(spec.server)
         self.database = sim.tier(spec.database)
         self.commits = {}   # key -> when each of its writes committed (version n: n-th time)

@@ -51,7 +51,7 @@ copies wait in a queue at once (about 10 s and under 1 GiB at most)."""
 MAX_FAILURES = 10_000
 """Failures one server may be given."""
 MAX_CHECKS = 1_000
-"""Largest `unhealthy_after`: failed health checks before a server is taken out."""
+"""Largest `unhealthy_after_checks`: failed health checks before a server is taken out."""
 MAX_SPEED = 1_000.0
 """How many times faster (or slower, 1 / MAX_SPEED) than size 1 a machine may be."""
 MAX_SEED = 2**63 - 1

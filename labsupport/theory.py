@@ -238,12 +238,12 @@ def zipf_popularity(keys, skew):
     return (weights / weights.sum()).tolist()
 
 
-def che_lru_hit_ratio(capacity, popularity):
-    """Hit ratio of an LRU cache holding `capacity` items, requests independent with the
+def che_lru_hit_ratio(max_items, popularity):
+    """Hit ratio of an LRU cache holding `max_items` items, requests independent with the
     given `popularity` (each key's share of requests; scaled to sum to 1). Che's
-    approximation: find the time T in which `capacity` distinct keys are asked for,
-    sum(1 - exp(-p T)) = capacity; a key is then cached with probability 1 - exp(-p T)."""
-    capacity = count("capacity", capacity, minimum=0, maximum=MAX_KEYS)
+    approximation: find the time T in which `max_items` distinct keys are asked for,
+    sum(1 - exp(-p T)) = max_items; a key is then cached with probability 1 - exp(-p T)."""
+    max_items = count("max_items", max_items, minimum=0, maximum=MAX_KEYS)
     shares = [non_negative("popularity", share) for share in sequence(
         "popularity", popularity, maximum=MAX_KEYS)]
     p = np.array(shares, dtype=float)
@@ -252,16 +252,16 @@ def che_lru_hit_ratio(capacity, popularity):
     p = p / p.max()  # scaled twice, so neither the sum overflows nor a share underflows
     p = p[p > 0] / p[p > 0].sum()
     p = p[p > 0]  # a key too rare to count next to the others is never asked for
-    if capacity == 0:
+    if max_items == 0:
         return 0.0
-    if capacity >= len(p):  # every key that is ever asked for fits
+    if max_items >= len(p):  # every key that is ever asked for fits
         return 1.0
     distinct = lambda t: float(-np.expm1(-p * t).sum())  # noqa: E731
     low, high = 0.0, 1.0
-    while distinct(high) < capacity:
+    while distinct(high) < max_items:
         high *= 2
     for _ in range(100):  # bisection: distinct() grows with t
         middle = (low + high) / 2
-        low, high = (middle, high) if distinct(middle) < capacity else (low, middle)
+        low, high = (middle, high) if distinct(middle) < max_items else (low, middle)
     t = (low + high) / 2
     return float((p * -np.expm1(-p * t)).sum())

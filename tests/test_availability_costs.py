@@ -38,7 +38,7 @@ def test_uptime_rejects_bad_input_by_name():
 
 
 def test_bigger_machines_cost_more_than_proportionally_up_to_a_ceiling():
-    prices = PriceList(base_price=100, premium=1.2, largest=16)
+    prices = PriceList(monthly_price=100, premium=1.2, largest_size=16)
     assert prices.machine(1) == 100
     assert prices.machine(8) > 8 * prices.machine(1)
     assert prices.design(1, servers=8) == 800

@@ -39,7 +39,7 @@ def test_health_checks_take_a_dead_server_out_and_bring_it_back():
     failing = Server(failures=((10.2, 20.5),), name="failing", **ONE_SECOND)
     steady = Server(name="steady", **ONE_SECOND)
     balancer = Balancer(servers=(failing, steady), health_check_interval=1.0,
-                        unhealthy_after=3)
+                        unhealthy_after_checks=3)
     result = simulate(balancer, Trace(times=tuple(np.arange(0, 30, 0.5))))
     events = result.events.values.tolist()
     assert events == [[10.2, "failing", "fails"], [13.0, "failing", "taken out"],
@@ -77,7 +77,7 @@ def random_failover_case(rng):
                 break
         servers.append(Server(mean_service_time=0.3, failures=tuple(windows),
                               name=f"server-{number}"))
-    balancer = Balancer(servers=tuple(servers), unhealthy_after=rng.randint(1, 4),
+    balancer = Balancer(servers=tuple(servers), unhealthy_after_checks=rng.randint(1, 4),
                         health_check_interval=rng.choice([0.25, 0.5, 1.0, 2.0]),
                         policy=rng.choice(["round_robin", "least_connections"]),
                         retries=rng.random() < 0.5)
@@ -119,7 +119,7 @@ def test_a_retry_sends_a_failed_request_to_another_server_once():
 
 def test_with_every_server_out_the_balancer_fails_requests_itself():
     balancer = Balancer.of(2, Server(failures=((1.5, math.inf),), **ONE_SECOND),
-                           health_check_interval=0.5, unhealthy_after=1)
+                           health_check_interval=0.5, unhealthy_after_checks=1)
     result = simulate(balancer, Trace(times=(0.0, 3.0, 4.0)))
     assert result.requests["outcome"].tolist() == ["ok", "failed", "failed"]
     assert servers_of(result)[1:] == ["balancer", "balancer"]
@@ -214,7 +214,7 @@ def test_with_retries_and_instant_detection_nothing_fails():
     pool = (Server(mean_service_time=0.01, failures=((3.0, 6.0), (9.0, 9.5)), name="a"),
             Server(mean_service_time=0.01, name="b"), Server(mean_service_time=0.01, name="c"))
     balancer = Balancer(servers=pool, policy="least_connections", retries=True,
-                        health_check_interval=0.001, unhealthy_after=1)
+                        health_check_interval=0.001, unhealthy_after_checks=1)
     result = simulate(balancer, Workload(arrival_rate=120, duration=15, seed=5))
     assert result.summary["failed"] == 0 and accounted(result)
     assert result.requests["retried"].sum() > 0  # those inside "a" when it failed
@@ -241,7 +241,7 @@ def test_random_policies_are_seeded():
     (dict(servers=(Server(),), weights=(1,)), "weights"),
     (dict(servers=(Server(),), health_check_interval=0), "health_check_interval"),
     (dict(servers=(Server(),), health_check_interval=-1.0), "health_check_interval"),
-    (dict(servers=(Server(),), unhealthy_after=0), "unhealthy_after"),
+    (dict(servers=(Server(),), unhealthy_after_checks=0), "unhealthy_after_checks"),
     (dict(servers=(Server(),), retries="yes"), "retries"),
 ])
 def test_balancer_rejects_bad_parameters_by_name(kwargs, name):

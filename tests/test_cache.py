@@ -36,15 +36,15 @@ def test_expiry_after_ttl():
 
 
 @pytest.mark.parametrize("skew", [0.6, 1.0, 1.2])
-@pytest.mark.parametrize("capacity", [10, 100, 300])
-def test_lru_hit_ratio_matches_che(skew, capacity):
+@pytest.mark.parametrize("max_items", [10, 100, 300])
+def test_lru_hit_ratio_matches_che(skew, max_items):
     """100,000 independent Zipf requests over 1,000 keys, the first 20,000 left out as
     warm-up. 80,000 hits-or-misses give a standard error of at most 0.002 on the hit
     ratio; Che's approximation is known to be within about 0.01 for LRU here.
     Tolerance: 0.015."""
     keys = zipf_keys(skew)
-    simulated = np.mean(replay(keys, capacity, "lru")[20_000:])
-    expected = theory.che_lru_hit_ratio(capacity, theory.zipf_popularity(1_000, skew))
+    simulated = np.mean(replay(keys, max_items, "lru")[20_000:])
+    expected = theory.che_lru_hit_ratio(max_items, theory.zipf_popularity(1_000, skew))
     assert simulated == pytest.approx(expected, abs=0.015)
 
 
@@ -73,7 +73,7 @@ def test_hits_are_served_at_cache_speed_and_misses_fill_the_cache():
 
 
 def test_ttl_zero_misses_every_time():
-    result = simulate(Cache(capacity=1_000, ttl=0.0),
+    result = simulate(Cache(max_items=1_000, ttl=0.0),
                       Workload(arrival_rate=100, duration=20, keys=10, key_skew=1.0))
     assert result.requests["hit"].sum() == 0
 
@@ -109,8 +109,8 @@ def test_invalidation_leaves_only_the_races_under_load():
     workload = Workload(arrival_rate=300, duration=30, read_share=0.8, keys=200,
                         key_skew=1.0, seed=2)
     reads = workload.generate().is_write == 0
-    racing = simulate(Cache(capacity=100), workload).requests[reads]
-    kept = simulate(Cache(capacity=100, on_write="none", ttl=10.0), workload).requests[reads]
+    racing = simulate(Cache(max_items=100), workload).requests[reads]
+    kept = simulate(Cache(max_items=100, on_write="none", ttl=10.0), workload).requests[reads]
     # 7,305 reads: the races (a miss in flight across a write, a read in the moment before
     # the delete lands) stale about 1 % of them; never deleting, most.
     assert 0 < racing["stale"].mean() < 0.03
@@ -132,7 +132,7 @@ def test_updating_on_write_is_staler_than_deleting_when_writers_collide():
 
 def test_after_a_restart_the_database_load_rises_then_recovers():
     workload = Workload(arrival_rate=300, duration=60, keys=1_000, key_skew=1.0, seed=3)
-    result = simulate(Cache(capacity=200, failures=((30.0, 30.5),)), workload)
+    result = simulate(Cache(max_items=200, failures=((30.0, 30.5),)), workload)
     requests = result.requests
     assert sum(result.summary[o] for o in OUTCOMES) == len(requests)
     arrival = requests.loc[requests["server"].astype(str) == "database", "arrival"]
@@ -156,7 +156,7 @@ def test_after_a_restart_the_database_load_rises_then_recovers():
 
 
 @pytest.mark.parametrize("kwargs, name", [
-    (dict(capacity=-1), "capacity"), (dict(capacity=2.5), "capacity"),
+    (dict(max_items=-1), "max_items"), (dict(max_items=2.5), "max_items"),
     (dict(policy="random"), "policy"), (dict(ttl=-1.0), "ttl"),
     (dict(on_write="ignore"), "on_write"), (dict(database="db"), "database"),
     (dict(failures=((-5.0, 1.0),)), "failures: fail_at"),
@@ -194,9 +194,9 @@ def test_a_well_sized_cache_at_a_high_hit_ratio_is_stable():
     # 600 requests/s against a database that serves 400: without a cache, or with a tiny one,
     # the tier is offered more than it can take; with 500 of the 1,000 keys cached (hit
     # ratio ~0.78) the database sees about 180/s and the run is not flagged.
-    assert simulate(Cache(capacity=0), tier_traffic()).summary["unstable"]
-    assert simulate(Cache(capacity=10), tier_traffic()).summary["unstable"]
-    summary = simulate(Cache(capacity=500), tier_traffic()).summary
+    assert simulate(Cache(max_items=0), tier_traffic()).summary["unstable"]
+    assert simulate(Cache(max_items=10), tier_traffic()).summary["unstable"]
+    summary = simulate(Cache(max_items=500), tier_traffic()).summary
     assert summary["hit_ratio"] > 0.7 and not summary["unstable"]
     assert summary["offered_load"] < 0.5
 
@@ -207,7 +207,7 @@ def test_the_offered_load_of_a_cache_tier_is_its_databases_share(size):
     # then runs at that load. Its measured utilisation sums ~12,000 exponential service
     # times (relative sd about 1 %), and the replay has no queues (a miss that waits longer
     # leaves its key uncached longer): within 0.03 of each other.
-    summary = simulate(Cache(capacity=size), tier_traffic()).summary
+    summary = simulate(Cache(max_items=size), tier_traffic()).summary
     assert summary["offered_load"] == pytest.approx(summary["utilisation.database"], abs=0.03)
 
 
@@ -217,5 +217,5 @@ def test_when_the_hits_fill_the_cache_server_it_is_the_tiers_limit():
     # each key's first read, and the reads of it in the 10 ms its copy takes to land (about
     # 10 at 1,000/s), so well under 50 of the ~10,000 requests.
     reads_only = Workload(arrival_rate=1_000, duration=10, read_share=1.0, keys=10, seed=1)
-    capacity = Cache(capacity=10).capacity_for(reads_only)
+    capacity = Cache(max_items=10).capacity_for(reads_only)
     assert 8_000 < capacity < 8_000 / (1 - 50 / 10_000)

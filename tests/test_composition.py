@@ -29,7 +29,7 @@ def test_a_request_crosses_balancer_web_server_cache_and_database_exactly():
     """Request 0 misses: web 0-2 ms, database 2-12 ms, answered at 12 ms. Request 1 (same key,
     at 100 ms) hits: web 100-102 ms, cache server 102-103 ms. Each tier's time is its own
     queue and service, not the time it waited on the tiers behind."""
-    cache = Cache(capacity=10, server=CACHE_SERVER, database=DATABASE)
+    cache = Cache(max_items=10, server=CACHE_SERVER, database=DATABASE)
     system = Balancer.of(2, web(cache), health_check_interval=None)
     log = rows(simulate(system, Trace(times=(0.0, 0.1))))
     assert list(log["outcome"]) == ["ok", "ok"]
@@ -119,7 +119,7 @@ def test_a_cache_whose_hits_skip_the_database_is_close_to_the_jackson_sum():
     stream is not quite Poisson (a miss makes the next read of that key a hit), so allow 1 %
     beside 4 standard errors (the gap measured here is about 0.3 %)."""
     database = Server(workers=2, mean_service_time=0.008, name="database")
-    cache = Cache(capacity=200, database=database, server=Server(workers=2,
+    cache = Cache(max_items=200, database=database, server=Server(workers=2,
                   mean_service_time=0.001, name="cache"))
     system = Server(workers=4, mean_service_time=0.010, name="web", calls=cache,
                     blocking=False)
@@ -173,7 +173,7 @@ def test_every_request_ends_once_whichever_tier_fails(failing):
                   failures=down if failing == "replica" else ())
     database = Database(replicas=1, node=node, primary_failures=((8.0, 11.0),),
                         detection_delay=1.0)
-    cache = Cache(capacity=50, database=database,
+    cache = Cache(max_items=50, database=database,
                   server=Server(workers=2, mean_service_time=0.001, name="cache",
                                 failures=down if failing == "cache" else ()))
     front = Server(workers=4, mean_service_time=0.003, name="web", calls=cache,
@@ -218,7 +218,7 @@ def test_clients_may_retry_through_a_cache_or_a_database(tier):
     """Copies of one request inside a cache or a database at once (a client gave up and
     sent another) each carry their own answer: the run accounts for every request."""
     node = Server(workers=1, mean_service_time=0.010)
-    behind = (Cache(capacity=5, database=Server(workers=1, mean_service_time=0.010,
+    behind = (Cache(max_items=5, database=Server(workers=1, mean_service_time=0.010,
                                                 name="database"))
               if tier == "cache" else Database(replicas=1, node=node))
     result = simulate(Clients(behind, timeout=0.005, retries=2),

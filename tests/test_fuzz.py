@@ -142,7 +142,7 @@ def systems(draw):
             return None
         kind_behind = draw(st.sampled_from(["server", "cache", "database"]))
         tier = behind if kind_behind == "server" else build(Cache, {
-            "database": behind, **draw(optional(capacity=ints(0, 50)))}) \
+            "database": behind, **draw(optional(max_items=ints(0, 50)))}) \
             if kind_behind == "cache" else build(Database, {"node": behind, **draw(optional(
                 replicas=ints(1, 2), mean_lag=reals(0, 0.2),
                 primary_failures=failures()))})
@@ -160,7 +160,7 @@ def systems(draw):
     if kind == "balancer":
         options = draw(optional(policy=choices(*POLICIES), retries=choices(True, False),
                                 health_check_interval=st.one_of(st.none(), reals(0.01, 5)),
-                                unhealthy_after=ints(1, 5)))
+                                unhealthy_after_checks=ints(1, 5)))
         count = draw(ints(1, 5))
         return attempt(lambda: Balancer.of(count, server, **options), {"count", *options})
     if kind == "database":
@@ -170,7 +170,7 @@ def systems(draw):
             primary_failures=failures(), replica_failures=failures(),
             detection_delay=reals(0, 2)))})
     return build(Cache, {"database": server, **draw(optional(
-        capacity=ints(0, 200), ttl=st.one_of(st.none(), reals(0, 5)),
+        max_items=ints(0, 200), ttl=st.one_of(st.none(), reals(0, 5)),
         policy=choices("lru", "lfu", "fifo"), on_write=choices("invalidate", "update", "none"),
         failures=failures()))})
 
@@ -278,9 +278,9 @@ def test_theory_answers_a_number_or_names_the_bad_parameter(case):
 @given(ints(0, 300), st.one_of(st.lists(reals(0, 1), max_size=50), NONSENSE, st.just(5),
                                st.lists(st.sampled_from([1e308, 1.0, 1e-310, 1e-320, 0.0]),
                                         max_size=6)))
-def test_che_approximation_answers_a_share_or_names_the_bad_parameter(capacity, popularity):
-    answer = attempt(lambda: theory.che_lru_hit_ratio(capacity, popularity),
-                     {"capacity", "popularity"})
+def test_che_approximation_answers_a_share_or_names_the_bad_parameter(max_items, popularity):
+    answer = attempt(lambda: theory.che_lru_hit_ratio(max_items, popularity),
+                     {"max_items", "popularity"})
     assert answer is None or 0 <= answer <= 1
 
 
@@ -299,7 +299,7 @@ def test_uptime_is_a_share_or_names_the_bad_parameter(mtbf, mttr, servers, horiz
     assert share is None or 0 <= share <= 1
 
 
-@given(optional(base_price=reals(1, 1000), premium=reals(0.5, 2), largest=ints(1, 128)),
+@given(optional(monthly_price=reals(1, 1000), premium=reals(0.5, 2), largest_size=ints(1, 128)),
        reals(0.5, 64), ints(1, 20))
 def test_prices_are_finite_or_name_the_bad_parameter(kwargs, size, servers):
     prices = build(PriceList, kwargs)
@@ -310,10 +310,10 @@ def test_prices_are_finite_or_name_the_bad_parameter(kwargs, size, servers):
 @given(st.one_of(st.lists(st.integers(0, 30), max_size=200), NONSENSE, st.just(5),
                  st.just([[1], [2]])), ints(0, 40), choices("lru", "lfu", "fifo"),
        st.one_of(st.none(), reals(0, 5)))
-def test_a_store_replays_keys_or_names_the_bad_parameter(keys, capacity, policy, ttl):
-    hits = attempt(lambda: replay(keys, capacity, policy), {"keys", "capacity", "policy"})
+def test_a_store_replays_keys_or_names_the_bad_parameter(keys, max_items, policy, ttl):
+    hits = attempt(lambda: replay(keys, max_items, policy), {"keys", "max_items", "policy"})
     assert hits is None or len(hits) == len(keys)
-    attempt(lambda: Store(capacity, policy, ttl), {"capacity", "policy", "ttl"})
+    attempt(lambda: Store(max_items, policy, ttl), {"max_items", "policy", "ttl"})
 
 
 @given(st.lists(st.tuples(systems(), st.just(Workload(requests=20))), max_size=3))
@@ -352,14 +352,14 @@ def test_the_reported_examples_are_refused_by_name(call, name):
         call()
 
 
-@pytest.mark.parametrize("capacity", [1, 2, 3])
-def test_che_approximation_with_shares_that_overflow_or_underflow(capacity):
+@pytest.mark.parametrize("max_items", [1, 2, 3])
+def test_che_approximation_with_shares_that_overflow_or_underflow(max_items):
     # Found by this suite: a sum of shares that overflowed, or a share that underflowed to
     # zero once divided by the sum, gave NaN (and, before, a loop that never ended).
     for popularity in ([1e300, 1e-320, 1e-320], [1e308, 1e308, 1e308, 1e-300]):
-        assert 0 < theory.che_lru_hit_ratio(capacity, popularity) <= 1
-    assert theory.che_lru_hit_ratio(capacity, [1e308, 1e308, 1e308]) == \
-        pytest.approx(capacity / 3)
+        assert 0 < theory.che_lru_hit_ratio(max_items, popularity) <= 1
+    assert theory.che_lru_hit_ratio(max_items, [1e308, 1e308, 1e308]) == \
+        pytest.approx(max_items / 3)
 
 
 def test_erlang_c_with_a_million_servers_needs_no_loop_over_them():
@@ -390,7 +390,7 @@ def test_health_checks_cost_work_per_failure_not_per_second(monkeypatch, workloa
     failing = Server(failures=((100.0, 200.0),))
     wakes.clear()
     simulate(Balancer(servers=(failing, Server()), health_check_interval=1e-3,
-                      unhealthy_after=3), workload)
+                      unhealthy_after_checks=3), workload)
     assert len(wakes) <= 10
 
 

@@ -314,7 +314,7 @@ def test_a_run_leaves_the_same_garbage_whatever_its_length():
                            retries=True),
                Database(replicas=3, primary_failures=((5.0, 7.0),),
                         replica_failures=((3.0, 4.0),), mean_lag=0.2),
-               Cache(database=Server(), capacity=50, ttl=2.0, failures=((5.0, 6.0),))]
+               Cache(database=Server(), max_items=50, ttl=2.0, failures=((5.0, 6.0),))]
     for system in systems:
         gc.collect()
         simulate(system, Workload(arrival_rate=150, requests=20_000, keys=500))
