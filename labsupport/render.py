@@ -11,17 +11,15 @@ Altair's HTML loads Vega from a CDN; here nothing is fetched from outside:
 - everywhere else (JupyterLab, Binder, VS Code) it becomes the Vega-Lite 5 MIME
   bundle, which JupyterLab draws with the Vega it ships with.
 
-The `<div>` id comes from a hash of the spec, so rebuilding the book gives the
-same page. Importing this module registers and enables the renderer.
+The script finds its chart as the `<div>` just before it, so the page needs no ids and
+rebuilding the book gives the same page. Importing this module registers and enables
+the renderer.
 """
 
-import hashlib
 import json
 import os
 
 import altair as alt
-
-_shown = {"charts": 0}
 
 
 def _render(spec):
@@ -29,12 +27,10 @@ def _render(spec):
     if not os.environ.get("ZTM_STATIC_SITE"):
         return {"application/vnd.vegalite.v5+json": spec, "text/plain": "<chart>"}
     text = json.dumps(spec, sort_keys=True).replace("</", "<\\/")  # no early </script>
-    _shown["charts"] += 1  # same spec twice on a page: still distinct ids
-    chart_id = "ztm-" + hashlib.sha1(f"{text}{_shown['charts']}".encode()).hexdigest()[:12]
-    html = (f'<div id="{chart_id}" class="ztm-chart"></div>\n<script>(function () {{\n'
+    html = ('<div class="ztm-chart"></div>\n<script>(function () {\n'
+            '  var chart = document.currentScript.previousElementSibling;\n'
             f'  var spec = {text};\n'
-            f'  function draw() {{\n'
-            f'    var chart = document.getElementById("{chart_id}");\n'
+            '  function draw() {\n'
             '    var fitted = window.ztmFit ? window.ztmFit(spec, chart.clientWidth) : spec;\n'
             '    vegaEmbed(chart, fitted, {"actions": false, "renderer": "svg"});\n'
             '  }\n'

@@ -13,6 +13,7 @@ in the same Python session. Pass `executor=` to use your own (a thread pool, or
 a distributed executor on a cluster); `executor=False` runs in this process.
 """
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -23,18 +24,14 @@ import pandas as pd
 from . import checks
 from .simulate import simulate
 
-_pool = {}
-
-
+@functools.cache
 def shared_pool():
-    """The process pool reused by every sweep in this session (one worker per core)."""
-    if "executor" not in _pool:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["labsupport.simulate"])
-        _pool["executor"] = ProcessPoolExecutor(max_workers=os.cpu_count(),
-                                                mp_context=context,
-                                                initializer=_ignore_interrupts)
-    return _pool["executor"]
+    """The process pool reused by every sweep in this session (one worker per core), made
+    on first use."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["labsupport.simulate"])
+    return ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=context,
+                               initializer=_ignore_interrupts)
 
 
 def _ignore_interrupts():

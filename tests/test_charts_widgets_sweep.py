@@ -4,6 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import altair as alt
 import ipywidgets
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -207,3 +208,27 @@ def test_run_timeline_marks_the_runs_own_events():
               if "event" in row]
     assert events == ["server fails", "server recovers"]
     assert renders(charts.run_timeline(result))
+
+
+def test_as_series_stacks_the_chosen_columns_under_their_shown_names():
+    wide = pd.DataFrame({"load": [0.5, 0.9], "p50_ms": [1.0, 2.0], "p99_ms": [5.0, 9.0]})
+    long = charts.as_series(wide, {"p50_ms": "p50", "p99_ms": "p99"}, series="metric", value="ms")
+    assert list(long.columns) == ["load", "metric", "ms"]
+    assert long.to_dict("records") == [
+        {"load": 0.5, "metric": "p50", "ms": 1.0}, {"load": 0.9, "metric": "p50", "ms": 2.0},
+        {"load": 0.5, "metric": "p99", "ms": 5.0}, {"load": 0.9, "metric": "p99", "ms": 9.0}]
+    assert set(charts.as_series(wide, ["p99_ms"])["series"]) == {"p99_ms"}
+    with pytest.raises(ValueError, match="table"):
+        charts.as_series(wide, ["p95_ms"])
+
+
+def test_a_chart_carries_all_its_rows_and_changes_no_global_setting():
+    # Importing labsupport.charts leaves Altair's own limit for other code in force.
+    assert alt.data_transformers.active == "default"
+    assert "max_rows" not in alt.data_transformers.options
+    before = alt.data_transformers.active, dict(alt.data_transformers.options)
+    table = pd.DataFrame({"x": np.arange(12_000.0), "y": np.arange(12_000.0),
+                          "series": "one"})  # more than Altair's default limit of 5,000
+    spec = charts.lines(table, "x", "y", "series", "x", "y").to_dict()
+    assert len(spec["datasets"][spec["data"]["name"]]) == 12_000
+    assert (alt.data_transformers.active, dict(alt.data_transformers.options)) == before

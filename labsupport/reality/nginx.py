@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import checks
 from .loadgen import load
-from .processes import _lock, _running, free_port, make_folder, start, stop
+from .processes import free_port, kill, make_folder, start, stop
 
 BACKENDS, SERVICE = 3, 0.010  # the bench: three backends, 10 ms mean service time
 POLICIES = {"round_robin": "", "least_connections": "least_conn;"}
@@ -99,11 +99,7 @@ class Bench:
 
     def kill_backend(self, number):
         """Kill backend `number` at once (SIGKILL): a crashed machine."""
-        process = self.processes.pop(number)
-        with _lock:
-            _running.pop(process.pid, None)
-        process.kill()
-        process.wait()
+        kill(self.processes.pop(number))
 
     def __exit__(self, *_):
         for process in list(self.processes.values()):

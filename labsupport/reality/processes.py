@@ -18,6 +18,9 @@ import threading
 import time
 from pathlib import Path
 
+# The bench log: what this Python process started, so that `stop_all` can end it from
+# anywhere, even after a cell failed halfway (the one mutable module-level state in
+# labsupport, since the processes it records belong to the whole Python process).
 _running = {}  # pid -> Popen, everything started and not yet stopped
 ports_used = set()  # every port something was started on, to check nothing still listens
 _lock = threading.Lock()
@@ -89,6 +92,14 @@ def stop(process, grace=5.0):
             process.wait()
         except ProcessLookupError:
             pass
+
+
+def kill(process):
+    """Kill a started process at once (SIGKILL, no chance to clean up): a crashed machine."""
+    with _lock:
+        _running.pop(process.pid, None)
+    process.kill()
+    process.wait()
 
 
 def stop_all():
