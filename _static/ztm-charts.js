@@ -1,6 +1,6 @@
 /* Zero to Millions: fit a chart to the page it is drawn on (a phone is 360-430 px wide).
  *
- * labsupport draws charts for a 560 px column. Before a chart is drawn (labsupport/render.py
+ * labsupport draws charts for a 560 px column. Before a chart is drawn (labsupport/page/render.py
  * calls this), its Vega-Lite spec is fitted to the width of its container; a chart that
  * fits is left as it is. On a narrower page:
  *  - side-by-side panels (hconcat) are stacked (vconcat);

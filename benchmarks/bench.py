@@ -8,7 +8,7 @@ simulates M/M/1 and M/M/4 at utilisation 0.9, 200,000 customers, median of 5 run
 
 Then each lab's full execution and control-panel re-run (benchmarks/labs.py); one
 million requests through one server and through a balanced pool of ten; and runs at the
-limits of labsupport/checks.py, each with the peak memory of a fresh process. Writes
+limits of labsupport/core/checks.py, each with the peak memory of a fresh process. Writes
 benchmarks/RESULTS.md and prints the same tables. Run it with `make bench` (which installs
 ciw first). It measures; it asserts nothing, except that labsupport and the heap loop agree
 on every customer's finish time.
@@ -202,7 +202,7 @@ SCALE_CASES = {
     "ten servers behind a least-connections balancer, 1,000,000 requests":
     ("Balancer.of(10, Server(mean_service_time=0.01), policy='least_connections')",
      "Workload(arrival_rate=900, requests=1_000_000, seed=1)"),
-    # At the limits of labsupport/checks.py: what the worst accepted run costs.
+    # At the limits of labsupport/core/checks.py: what the worst accepted run costs.
     "limit: the most requests (2,000,000), one server at load 0.9":
     ("Server(mean_service_time=0.01)", "Workload(arrival_rate=90, requests=2_000_000, seed=1)"),
     "limit: the most looks, 100 servers x 200,000 requests (least connections)":
@@ -308,7 +308,7 @@ def main():
                       {"execution (s)": ".1f", "control-panel re-run (s)": ".3f"})]
     text += ["\n## Scale\n", "Each in a fresh process; peak memory is that process's "
              "maximum resident set; simulated_s, the simulated seconds the run spanned. The "
-             "runs marked 'limit' sit at the bounds of `labsupport/checks.py`, alone or two at "
+             "runs marked 'limit' sit at the bounds of `labsupport/core/checks.py`, alone or two at "
              "once.\n",
              markdown(scale_table(), ["run", "seconds", "peak_mib", "simulated_s", "ok"],
                       {"seconds": ".1f", "peak_mib": ",.0f", "simulated_s": ",.0f",

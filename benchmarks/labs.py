@@ -26,7 +26,7 @@ REPEATS = 5
 
 TIMING_CELL = f"""
 import json, time
-from labsupport.widgets import panels_shown
+from labsupport.page.widgets import panels_shown
 panels = panels_shown(Out)
 timings = []
 for draw, knobs in panels:

@@ -1,20 +1,27 @@
 """labsupport: the simulation behind the labs of *Zero to Millions*.
 
-A lab describes a system as data (a `Server`, later a load balancer, a
-database, a cache...), a `Workload` of users, and calls `simulate(system,
-workload)`. The result holds one row per request and a summary. `theory` holds
-the closed forms drawn beside the simulation, `charts` the figures and
-`widgets` the control panels.
+A lab describes a system as data (a `Server`, a `Balancer`, a `Cache`, a
+`Database`, `Clients`...), a `Workload` of users, and calls `simulate(system,
+workload)`. The result holds one row per request and a summary. The package has
+one folder per layer (the design note in the simulation appendix says why):
+
+    core/         workloads, the run loop, the request log, metrics, sweeps, checks
+    components/   server, balancer, cache, database, clients
+    theory/       closed forms drawn beside the simulation; uptime; prices
+    page/         charts, control panels, offline rendering
+    reality/      real nginx, Redis and PostgreSQL beside the model
+
+The names a lab uses most are here; the rest are imported from their layer.
 """
 
-from .balancer import Balancer
-from .cache import Cache
-from .clients import Clients
-from .database import Database
-from .log import OUTCOMES
-from .server import Server
-from .simulate import Result, simulate
-from .workload import Trace, Workload
+from .components.balancer import Balancer
+from .components.cache import Cache
+from .components.clients import Clients
+from .components.database import Database
+from .components.server import Server
+from .core.log import OUTCOMES
+from .core.simulate import Result, simulate
+from .core.workload import Trace, Workload
 
 __all__ = ["Balancer", "Cache", "Clients", "Database", "OUTCOMES", "Result", "Server", "Trace",
            "Workload", "simulate"]

@@ -5,8 +5,8 @@ import math
 import pytest
 
 from labsupport import theory
-from labsupport.availability import simulate_uptime, simulate_uptime_in_series
-from labsupport.costs import PriceList
+from labsupport.theory.uptime import simulate_uptime, simulate_uptime_in_series
+from labsupport.theory.costs import PriceList
 
 DAY, HOUR = 86_400.0, 3_600.0
 

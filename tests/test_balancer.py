@@ -91,7 +91,7 @@ def test_skipping_idle_health_checks_changes_nothing_a_reader_sees(monkeypatch):
     # microsecond, as the checker that woke at every interval.
     import random
 
-    from labsupport.balancer import RunningBalancer
+    from labsupport.components.balancer import RunningBalancer
     rng = random.Random(1)
     for _ in range(300):
         balancer, trace = random_failover_case(rng)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from labsupport import OUTCOMES, Cache, Server, Trace, Workload, simulate, theory
-from labsupport.cache import Store, replay
+from labsupport.components.cache import Store, replay
 
 EXACT = dict(server=Server(mean_service_time=0.001, distribution="deterministic", name="cache"),
              database=Server(mean_service_time=0.1, distribution="deterministic",

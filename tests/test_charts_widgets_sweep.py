@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labsupport import Server, Workload, charts, simulate, theory
-from labsupport.metrics import over_time
-from labsupport.sweep import sweep
-from labsupport.widgets import STATIC_NOTE, Knob, control_panel, panels_shown
+from labsupport import Server, Workload, simulate, theory
+from labsupport.page import charts
+from labsupport.core.metrics import over_time
+from labsupport.core.sweep import sweep
+from labsupport.page.widgets import STATIC_NOTE, Knob, control_panel, panels_shown
 
 
 def small_chart():
@@ -98,7 +99,7 @@ def test_control_panel_replaces_its_chart_in_place(monkeypatch):
         shown.append(("display", item))
         return Handle() if display_id else None
 
-    monkeypatch.setattr("labsupport.widgets.display", fake_display)
+    monkeypatch.setattr("labsupport.page.widgets.display", fake_display)
     panel = control_panel([Knob("rate", "rate", 10, 0, 100, 5)], lambda rate: rate)
     panel._ipython_display_()
     panel.controls["rate"].value = 20
@@ -122,7 +123,7 @@ def test_control_panel_explains_a_rejected_setting_instead_of_raising(monkeypatc
 def test_static_site_shows_the_default_chart_and_a_note_not_dead_controls(monkeypatch):
     monkeypatch.setenv("ZTM_STATIC_SITE", "1")
     shown = []
-    monkeypatch.setattr("labsupport.widgets.display", shown.append)
+    monkeypatch.setattr("labsupport.page.widgets.display", shown.append)
     panel = control_panel([Knob("rate", "rate", 10, 0, 100, 5)], lambda rate: rate)
     panel._ipython_display_()
     assert panel.controls == {}  # no widgets at all: nothing frozen on the page
@@ -142,7 +143,7 @@ def test_sweep_gives_the_same_rows_in_a_process_pool_a_thread_pool_and_in_proces
 
 
 def test_answer_is_folded_html_with_the_markdown_rendered():
-    from labsupport.widgets import answer
+    from labsupport.page.widgets import answer
     html = answer("p99 was **42 ms**").data
     assert html.startswith("<details") and "<summary" in html
     assert "<strong>42 ms</strong>" in html
@@ -223,7 +224,7 @@ def test_as_series_stacks_the_chosen_columns_under_their_shown_names():
 
 
 def test_a_chart_carries_all_its_rows_and_changes_no_global_setting():
-    # Importing labsupport.charts leaves Altair's own limit for other code in force.
+    # Importing labsupport.page.charts leaves Altair's own limit for other code in force.
     assert alt.data_transformers.active == "default"
     assert "max_rows" not in alt.data_transformers.options
     before = alt.data_transformers.active, dict(alt.data_transformers.options)

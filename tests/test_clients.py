@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from labsupport import Clients, Server, Trace, Workload, simulate
-from labsupport.clients import BUDGET_BANK
+from labsupport.components.clients import BUDGET_BANK
 
 from helpers import accounted, rows
 

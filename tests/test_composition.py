@@ -242,7 +242,7 @@ def test_a_copy_that_fails_after_its_client_gave_up_leaves_the_log_alone():
 
 
 def test_a_write_its_client_gave_up_on_is_never_reported_lost():
-    from labsupport.log import RequestLog
+    from labsupport.core.log import RequestLog
     log = RequestLog(Trace(times=(0.0, 0.0)).generate(), clock=simpy.Environment())
     log.answer(0, "timed_out")
     log.answer(1, "ok")
@@ -252,7 +252,7 @@ def test_a_write_its_client_gave_up_on_is_never_reported_lost():
 
 
 def test_a_request_answered_twice_stops_the_run():
-    from labsupport.log import RequestLog
+    from labsupport.core.log import RequestLog
     log = RequestLog(Trace(times=(0.0,)).generate(), clock=simpy.Environment())
     log.answer(0, "failed")
     with pytest.raises(RuntimeError, match="answered twice"):

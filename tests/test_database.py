@@ -134,7 +134,7 @@ def test_a_read_on_a_synchronous_replica_can_still_be_stale():
 def test_replicas_apply_writes_in_the_primarys_order(monkeypatch):
     # However the lags fall, a replica applies write n + 1 no sooner than write n: it is
     # always a prefix of the primary, as a replica replaying the primary's log is.
-    from labsupport.database import RunningDatabase
+    from labsupport.components.database import RunningDatabase
     applied = {}
     original = RunningDatabase.copy
 

@@ -28,12 +28,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labsupport import Balancer, Cache, Clients, Database, Server, Trace, Workload, simulate, theory
-from labsupport.availability import simulate_uptime
-from labsupport.balancer import POLICIES, RunningBalancer
-from labsupport.cache import Store, replay
-from labsupport.costs import PriceList
-from labsupport.log import OUTCOMES
-from labsupport.sweep import sweep
+from labsupport.theory.uptime import simulate_uptime
+from labsupport.components.balancer import POLICIES, RunningBalancer
+from labsupport.components.cache import Store, replay
+from labsupport.theory.costs import PriceList
+from labsupport.core.log import OUTCOMES
+from labsupport.core.sweep import sweep
 
 settings.register_profile("ci", max_examples=60, derandomize=True, deadline=None,
                           database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -398,7 +398,7 @@ def test_health_checks_cost_work_per_failure_not_per_second(monkeypatch, workloa
 
 PANEL_FUZZ = """
 import json, random, signal
-from labsupport.widgets import panels_shown
+from labsupport.page.widgets import panels_shown
 panels = panels_shown(Out)
 failures = []
 def interrupt(*_): raise TimeoutError("still running after 20 s")
@@ -447,7 +447,7 @@ def test_every_control_panel_draws_at_any_setting_of_its_knobs(lab):
 
 
 def test_fuzzed_tables_reach_the_charts_named():
-    from labsupport.charts import lines
+    from labsupport.page.charts import lines
     with pytest.raises(ValueError, match="table"):
         lines(pd.DataFrame({"x": [1]}), "x", "y", "s", "x", "y")
 

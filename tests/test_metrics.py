@@ -5,7 +5,7 @@ import math
 import pytest
 
 from labsupport import Server, Trace, simulate
-from labsupport.metrics import headline, over_time
+from labsupport.core.metrics import headline, over_time
 
 ONE_SECOND = dict(mean_service_time=1.0, distribution="deterministic")
 

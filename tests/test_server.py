@@ -10,7 +10,7 @@ import pytest
 from labsupport import OUTCOMES, Server, Trace, Workload, simulate, theory
 
 from helpers import rows
-from labsupport.server import PARETO_SHAPE, request_sizes
+from labsupport.components.server import PARETO_SHAPE, request_sizes
 
 ONE_SECOND = dict(mean_service_time=1.0, distribution="deterministic")
 
@@ -273,7 +273,7 @@ def test_trace_rejects_times_out_of_order():
 
 
 def test_duplicate_server_names_are_rejected():
-    from labsupport.log import RequestLog
+    from labsupport.core.log import RequestLog
     log = RequestLog(Trace(times=(0.0,)).generate(), clock=None)
     log.place("web")
     with pytest.raises(ValueError, match="name"):

@@ -12,7 +12,7 @@ import time
 
 import pandas as pd
 
-from .. import checks
+from ..core import checks
 from .nginx import BACKENDS, SERVICE, Bench
 from .model import (back_to_back, backend_overhead, passive_check_failures, predict,
                       predict_failures, replay, spread)

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
-from .. import checks
+from ..core import checks
 
 COLUMNS = ["request", "planned", "sent", "latency", "status", "backend", "started", "drawn"]
 

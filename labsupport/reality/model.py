@@ -14,12 +14,12 @@ import math
 
 import pandas as pd
 
-from .. import checks
-from ..balancer import Balancer
+from ..components.balancer import Balancer
+from ..components.server import Server
+from ..core import checks
+from ..core.simulate import simulate
+from ..core.workload import Trace, Workload
 from .nginx import BACKENDS
-from ..server import Server
-from ..simulate import simulate
-from ..workload import Trace, Workload
 
 
 def predict(policy, arrival_rate, calibration, requests=40_000, seed=1,

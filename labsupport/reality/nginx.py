@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .. import checks
+from ..core import checks
 from .loadgen import load
 from .processes import free_port, kill, make_folder, start, stop
 

@@ -25,11 +25,11 @@ import time
 
 import pandas as pd
 
-from .. import checks
-from ..cache import replay
-from .processes import free_port, make_folder, start, stop
+from ..components.cache import replay
+from ..core import checks
+from ..core.workload import Workload
 from ..theory import che_lru_hit_ratio, zipf_popularity
-from ..workload import Workload
+from .processes import free_port, make_folder, start, stop
 
 KEY = "key:{:06d}"  # every key ten characters long, so every item is the same size
 SETTINGS = (("allkeys-lru", 5), ("allkeys-lru", 10), ("allkeys-lfu", 5), ("allkeys-lfu", 10))

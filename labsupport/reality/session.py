@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import checks
+from ..core import checks
 from .experiments import calibrate, failover, latency_at_loads
 from .nginx import nginx_binary
 from .redis_cache import hit_ratios

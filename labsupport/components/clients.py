@@ -26,8 +26,8 @@ ended.
 import math
 from dataclasses import dataclass
 
-from . import checks
-from .log import OK, TIMED_OUT
+from ..core import checks
+from ..core.log import OK, TIMED_OUT
 
 BUDGET_BANK = 10.0
 """Most retry tokens a `retry_budget` can save up."""

@@ -1,4 +1,7 @@
-"""A coffee shop counter: c baristas, one queue, customers arriving at random.
+"""Theory: what a run is held against. The closed forms are here; `uptime` draws
+failures to measure uptime, and `costs` prices machines.
+
+A coffee shop counter: c baristas, one queue, customers arriving at random.
 
 Queueing theory (M/M/c: random arrivals, random service times, c workers)
 says how long that queue gets, with no simulation at all. The labs draw these
@@ -27,8 +30,10 @@ import math
 
 import numpy as np
 
-from .checks import (MAX_KEYS, MAX_SKEW, MAX_TIME, MIN_SERVICE_TIME, count, non_negative,
-                     open_share, positive, sequence, share, shown)
+from ..core.checks import (MAX_KEYS, MAX_TIME, MIN_SERVICE_TIME, count, non_negative,
+                           open_share, positive, sequence, share, shown)
+# The popularity a Workload draws keys from, here beside Che's approximation that takes it.
+from ..core.workload import zipf_popularity  # noqa: F401
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 
@@ -225,17 +230,6 @@ def mmc_curve(arrival_rates, mean_service_time, workers=1):
         rows += [{"arrival_rate": rate, "offered_load": load, "metric": metric,
                   "latency": latency} for metric, latency in latencies.items()]
     return rows
-
-
-def zipf_popularity(keys, skew):
-    """Share of requests for each of `keys` keys, key k in proportion to 1 / (k + 1) ** skew.
-
-    skew 0 is uniform; around 1 a few keys take most requests (web pages, products).
-    Worked out from logarithms, so a steep skew gives key 0 everything, not an overflow."""
-    keys = count("keys", keys, maximum=MAX_KEYS)
-    skew = non_negative("skew", skew, maximum=MAX_SKEW)
-    weights = np.exp(-skew * np.log(np.arange(1, keys + 1)))
-    return (weights / weights.sum()).tolist()
 
 
 def che_lru_hit_ratio(max_items, popularity):

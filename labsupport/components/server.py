@@ -29,8 +29,8 @@ import numpy as np
 from simpy import Interrupt
 from simpy.events import Timeout
 
-from . import checks
-from .log import CODE, DROPPED, FAILED, IN_FLIGHT, OK, TIMED_OUT
+from ..core import checks
+from ..core.log import CODE, DROPPED, FAILED, IN_FLIGHT, OK, TIMED_OUT
 
 STILL_OPEN = CODE[IN_FLIGHT]  # a request's outcome code until it ends
 

@@ -22,7 +22,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import checks
-from .theory import zipf_popularity
+
+
+def zipf_popularity(keys, skew):
+    """Share of requests for each of `keys` keys, key k in proportion to 1 / (k + 1) ** skew.
+
+    skew 0 is uniform; around 1 a few keys take most requests (web pages, products).
+    Worked out from logarithms, so a steep skew gives key 0 everything, not an overflow."""
+    keys = checks.count("keys", keys, maximum=checks.MAX_KEYS)
+    skew = checks.non_negative("skew", skew, maximum=checks.MAX_SKEW)
+    weights = np.exp(-skew * np.log(np.arange(1, keys + 1)))
+    return (weights / weights.sum()).tolist()
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from . import checks
-from .log import FAILED
+from ..core import checks
+from ..core.log import FAILED
 from .server import Server
 
 POLICIES = ("round_robin", "random", "least_connections", "two_choices",

@@ -17,9 +17,10 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from . import checks, render  # noqa: F401  (render registers and enables the offline renderer)
-from .metrics import headline, over_time
-from .simulate import Result
+from ..core import checks
+from ..core.metrics import headline, over_time
+from ..core.simulate import Result
+from . import render  # noqa: F401  (render registers and enables the offline renderer)
 
 WIDTH, HEIGHT = 560, 300
 METRIC_COLOURS = {"mean": "#4c78a8", "p50": "#54a24b", "p99": "#e45756"}

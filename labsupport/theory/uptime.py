@@ -13,7 +13,7 @@ show it beside `theory.availability_any_of`.
 
 import numpy as np
 
-from . import checks
+from ..core import checks
 
 
 def _down_periods(rng, mtbf, mttr, horizon):

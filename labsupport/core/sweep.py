@@ -29,7 +29,7 @@ def shared_pool():
     """The process pool reused by every sweep in this session (one worker per core), made
     on first use."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["labsupport.simulate"])
+    context.set_forkserver_preload(["labsupport.core.simulate"])
     return ProcessPoolExecutor(max_workers=os.cpu_count(), mp_context=context,
                                initializer=_ignore_interrupts)
 

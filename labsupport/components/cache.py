@@ -23,8 +23,8 @@ import math
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 
-from . import checks
-from .log import OK
+from ..core import checks
+from ..core.log import OK
 from .server import Server
 
 POLICIES = ("lru", "lfu", "fifo")

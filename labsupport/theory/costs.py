@@ -11,7 +11,7 @@ prices you pay.
 
 from dataclasses import dataclass
 
-from . import checks
+from ..core import checks
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from . import checks
-from .log import FAILED, OK
+from ..core import checks
+from ..core.log import FAILED, OK
 from .server import Server
 
 REPLICATION = ("async", "sync")

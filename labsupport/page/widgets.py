@@ -26,7 +26,7 @@ import ipywidgets as widgets
 from IPython.display import HTML, Markdown, display
 from markdown_it import MarkdownIt
 
-from . import checks
+from ..core import checks
 
 
 @dataclass(frozen=True)
