@@ -28,12 +28,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labsupport import Balancer, Cache, Clients, Database, Server, Trace, Workload, simulate, theory
-from labsupport.theory.uptime import simulate_uptime
 from labsupport.components.balancer import POLICIES, RunningBalancer
 from labsupport.components.cache import Store, replay
-from labsupport.theory.costs import PriceList
 from labsupport.core.log import OUTCOMES
 from labsupport.core.sweep import sweep
+from labsupport.theory.costs import PriceList
+from labsupport.theory.uptime import simulate_uptime
 
 settings.register_profile("ci", max_examples=60, derandomize=True, deadline=None,
                           database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -220,6 +220,59 @@ def test_any_accepted_system_and_workload_run_to_a_full_account(system, kwargs, 
                      {"drain_time", "servers", "requests", "replicas", "writes"})
     if result is not None:
         check_result(result, len(workload.generate()))
+
+
+def valid_failures():
+    """Failures every component accepts: up to two ordered (fail_at, recover_at) pairs."""
+    window = st.tuples(st.floats(0, 2), st.floats(0.05, 2)).map(lambda w: (w[0], w[0] + w[1]))
+    return st.lists(window, max_size=2).map(
+        lambda windows: tuple((f + 5.0 * i, r + 5.0 * i) for i, (f, r) in enumerate(windows)))
+
+
+@st.composite
+def stacks(draw):
+    """A whole request path, every parameter valid, so every example is a composed stack:
+    clients (maybe) -> balancer -> web servers -> a cache (maybe) -> a database, with
+    failures anywhere. (`systems` spends most examples on refusals and single tiers.)"""
+    real = lambda low, high: draw(st.floats(low, high))  # noqa: E731
+    count = lambda low, high: draw(st.integers(low, high))  # noqa: E731
+    pick = lambda *options: draw(st.sampled_from(options))  # noqa: E731
+    node = Server(workers=count(1, 4), mean_service_time=real(0.001, 0.02),
+                  write_service_time=pick(None, real(0.001, 0.03)),
+                  queue_limit=pick(None, count(0, 20)), failures=draw(valid_failures()),
+                  name="node")
+    replicas = count(0, 2)
+    tier = Database(replicas=replicas, node=node, replication=pick("async", "sync"),
+                    read_from="replicas" if replicas else "primary", mean_lag=real(0, 0.2),
+                    detection_delay=real(0, 1),
+                    primary_failures=draw(valid_failures()) if replicas else (),
+                    replica_failures=draw(valid_failures()) if replicas else ())
+    if pick(True, False):
+        tier = Cache(max_items=count(0, 50), database=tier, ttl=pick(None, real(0, 2)),
+                     policy=pick("lru", "lfu", "fifo"),
+                     on_write=pick("invalidate", "update", "none"),
+                     failures=draw(valid_failures()))
+    blocking = pick(True, False)
+    web = Server(workers=count(1, 6), mean_service_time=real(0.001, 0.01), name="web",
+                 calls=tier, blocking=blocking,
+                 call_timeout=pick(None, real(0.005, 0.5)) if blocking else None,
+                 queue_limit=pick(None, count(0, 30)), failures=draw(valid_failures()))
+    system = Balancer.of(count(1, 4), web, policy=pick(*POLICIES[:3]),
+                         retries=pick(True, False),
+                         health_check_interval=pick(None, real(0.05, 1)))
+    if pick(True, False):
+        system = Clients(system, timeout=real(0.01, 1), retries=count(0, 3),
+                         backoff=real(0, 0.1), jitter=pick(True, False),
+                         retry_budget=pick(None, real(0, 1)))
+    return system
+
+
+@given(stacks(), st.builds(Workload, arrival_rate=st.floats(10, 400),
+                           duration=st.floats(0.5, 8), read_share=st.floats(0, 1),
+                           keys=st.integers(1, 200), key_skew=st.floats(0, 1.5),
+                           clients=st.integers(1, 20), seed=st.integers(0, 2**32)))
+def test_every_request_through_a_composed_stack_ends_exactly_once(system, workload):
+    check_result(simulate(system, workload), len(workload.generate()))
 
 
 TRACE = optional(sizes=st.one_of(st.none(), st.lists(reals(0, 3), min_size=3, max_size=3),

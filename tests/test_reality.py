@@ -12,6 +12,7 @@ a figure that physics bounds (a throughput, a count) is held to the bound exactl
 figure that is noisy by nature is held to a band derived from its own sample.
 """
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -24,6 +25,7 @@ from labsupport.reality import experiments, loadgen, model, nginx, processes, re
 from labsupport.theory import che_lru_hit_ratio, zipf_popularity
 
 STORED = Path(__file__).resolve().parents[1] / "labs" / "reality-results.json"
+CALIBRATION = model.Calibration(**json.loads(STORED.read_text())["results"]["calibration"])
 
 
 # --- without any server ------------------------------------------------------------
@@ -85,7 +87,21 @@ def test_load_rejects_bad_parameters_by_name(kwargs, name):
 
 def test_failover_rejects_an_outage_outside_the_run():
     with pytest.raises(ValueError, match="down < up < seconds"):
-        experiments.failover({"capacity": 100}, seconds=4.0, down=2.0, up=5.0)
+        experiments.failover(CALIBRATION, seconds=4.0, down=2.0, up=5.0)
+
+
+def test_failover_needs_a_calibration():
+    with pytest.raises(ValueError, match="calibration"):
+        experiments.failover({"capacity": 100})
+
+
+@pytest.mark.parametrize("changes, name", [
+    (dict(service_time=0.0), "service_time"), (dict(pairs=-1), "pairs"),
+    (dict(cyclic_share=1.5), "cyclic_share"), (dict(throughput=-1.0), "throughput"),
+])
+def test_a_calibration_rejects_bad_values_by_name(changes, name):
+    with pytest.raises(ValueError, match=name):
+        dataclasses.replace(CALIBRATION, **changes)
 
 
 def measured_run(rows):
@@ -110,7 +126,7 @@ def test_replay_queues_each_request_at_the_backend_that_served_it():
     # done at 0.000 + 0.010 + 0.001 (backend overhead) = 0.011, then takes 0.004 + 0.001.
     run = measured_run([("a", 0.000, 0, 0.010, 0), ("b", 0.001, 0, 0.002, 0),
                         ("c", 0.002, 0, 0.003, 0), ("a", 0.005, 0, 0.004, 0)])
-    calibration = {"backend_overhead": 0.001, "overhead": 0.0005}
+    calibration = dataclasses.replace(CALIBRATION, backend_overhead=0.001, overhead=0.0005)
     replayed = model.replay(run, calibration)
     expected = [0.011, 0.003, 0.004, 0.016 - 0.005]
     assert replayed.tolist() == pytest.approx([e + 0.0005 for e in expected])
@@ -122,8 +138,7 @@ def test_model_fails_exactly_the_dead_backends_third_under_round_robin():
     # goes to the dead backend (one more or less, depending on where the cycle stands).
     arrivals = Workload(arrival_rate=150, requests=round(150 * 8.0), seed=1).generate().time
     during = int(((arrivals >= 2.0) & (arrivals <= 5.0)).sum())
-    failed = model.predict_failures("round_robin", 150, {"service_time": 0.010},
-                                      down=2.0, up=5.0)
+    failed = model.predict_failures("round_robin", 150, service_time=0.010, down=2.0, up=5.0)
     assert abs(failed - during / 3) <= 1
 
 
@@ -145,7 +160,7 @@ def test_stored_results_hold_every_step_and_the_machine():
     session = reality.Session(STORED, live=False)
     assert "Stored results" in session.about() and "make reality" in session.about()
     calibration = session.run("calibration")
-    assert calibration["throughput"] <= calibration["ceiling"]
+    assert calibration.throughput <= calibration.ceiling
     latency = session.run("latency")
     assert {"policy", "load", "measured_ms", "replayed_ms", "predicted_ms", "spread",
             "ratio", "replay_ratio"} <= set(latency.columns)
@@ -235,17 +250,17 @@ def test_calibration_stays_within_physics(measured):
     # Exact bounds, no tolerance. A backend cannot take its next request before the drawn
     # sleep of the one before is over, so every gap between two takes is at least that
     # drawn time: the overhead is positive and the throughput under the drawn ceiling.
-    assert calibration["backend_overhead"] > 0
-    assert calibration["throughput"] <= calibration["ceiling"]
-    assert calibration["capacity"] < calibration["nominal_capacity"]
+    assert calibration.backend_overhead > 0
+    assert calibration.throughput <= calibration.ceiling
+    assert calibration.capacity < calibration.nominal_capacity
     # Sample: at 1.5 times the nominal capacity for 2 s, about 900 pairs served back to back.
-    assert calibration["pairs"] >= 500
+    assert calibration.pairs >= 500
     # A Python backend's own work (parse, answer, accept) is well under a millisecond on
     # an idle machine, 1-2 ms with a busy CPU beside it: 3 ms is a machine that cannot
     # measure, not noise. The fixed overhead (client, nginx, two connections) likewise.
-    assert calibration["backend_overhead"] < 0.003
-    assert 0 < calibration["overhead"] < 0.005
-    assert calibration["cyclic_share"] > 0.95  # nginx's round robin is strictly cyclic
+    assert calibration.backend_overhead < 0.003
+    assert 0 < calibration.overhead < 0.005
+    assert calibration.cyclic_share > 0.95  # nginx's round robin is strictly cyclic
 
 
 @pytest.mark.live

@@ -69,6 +69,11 @@ def _filtered(chart, params):
     return chart
 
 
+def _with_controls(chart, params):
+    """`chart` carrying the parameters its controls are bound to (none: as it is)."""
+    return chart.add_params(*[parameter for _, parameter in params]) if params else chart
+
+
 def _controls(table, controls):
     """(column, parameter) pairs for (column, label, kind) triples."""
     for control_spec in checks.sequence("controls", controls):
@@ -117,8 +122,7 @@ def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False, thres
         chart = alt.layer(chart, rule.mark_rule(strokeDash=[6, 4], color="#333").encode(y=f"{y}:Q"),
                           rule.mark_text(align="left", dy=-6, x=4, color="#333")
                           .encode(y=f"{y}:Q", text="label:N"))
-    chart = chart.properties(width=WIDTH, height=HEIGHT)
-    return chart.add_params(*[parameter for _, parameter in params]) if params else chart
+    return _with_controls(chart.properties(width=WIDTH, height=HEIGHT), params)
 
 
 def bars(table, category, value, series, category_title, value_title, controls=(),
@@ -141,8 +145,8 @@ def bars(table, category, value, series, category_title, value_title, controls=(
                   scale=alt.Scale(domain=names, range=PALETTE[:len(names)])),
         tooltip=[f"{category}:N", f"{series}:N", alt.Tooltip(f"{value}:Q", format=",.4~g")],
         **baseline)
-    chart = _filtered(chart, params).properties(width=WIDTH, height=HEIGHT)
-    return chart.add_params(*[parameter for _, parameter in params]) if params else chart
+    return _with_controls(_filtered(chart, params).properties(width=WIDTH, height=HEIGHT),
+                          params)
 
 
 def time_by_tier(table, category, category_title, controls=()):
@@ -173,8 +177,8 @@ def time_by_tier(table, category, category_title, controls=()):
                   scale=alt.Scale(domain=names, range=PALETTE[:len(names)])),
         alt.Order("tier:N", sort="ascending"),
         tooltip=[f"{category}:N", "tier:N", alt.Tooltip("ms:Q", format=",.1f")])
-    chart = _filtered(chart, params).properties(width=WIDTH, height=HEIGHT)
-    return chart.add_params(*[parameter for _, parameter in params]) if params else chart
+    return _with_controls(_filtered(chart, params).properties(width=WIDTH, height=HEIGHT),
+                          params)
 
 
 def _category_axis(categories, character=6):
@@ -214,8 +218,7 @@ def latency_vs_load(simulated, theory=None, x="offered_load", x_title="offered l
         curve = theory[theory["metric"].isin(metrics)]
     panels = [_latency_panel(points, curve, x, x_title, series, metric, params)
               for metric in (metrics if series != "metric" else [None])]
-    chart = panels[0] if len(panels) == 1 else alt.hconcat(*panels)
-    return chart.add_params(*[parameter for _, parameter in params]) if params else chart
+    return _with_controls(panels[0] if len(panels) == 1 else alt.hconcat(*panels), params)
 
 
 def _latency_panel(points, curve, x, x_title, series, metric, params):

@@ -8,14 +8,15 @@ with the open-loop load generator, and returns a table or a dict with the model'
 (`model`) beside what was measured.
 """
 
+import dataclasses
 import time
 
 import pandas as pd
 
 from ..core import checks
 from .nginx import BACKENDS, SERVICE, Bench
-from .model import (back_to_back, backend_overhead, passive_check_failures, predict,
-                      predict_failures, replay, spread)
+from .model import (Calibration, back_to_back, backend_overhead, calibrated,
+                    passive_check_failures, predict, predict_failures, replay, spread)
 
 
 def calibrate(low_requests=150, saturation_seconds=2.0, seed=1):
@@ -38,20 +39,18 @@ def calibrate(low_requests=150, saturation_seconds=2.0, seed=1):
     pairs = back_to_back(burst)
     per_backend = pairs.groupby("backend")[["occupied", "drawn"]].mean()
     backend_overhead = float((pairs["occupied"] - pairs["drawn"]).mean())
-    calibration = {
-        "nominal_capacity": nominal, "backend_overhead": backend_overhead,
-        "service_time": SERVICE + backend_overhead,
-        "capacity": BACKENDS / (SERVICE + backend_overhead),
-        "throughput": float((1 / per_backend["occupied"]).sum()),
-        "ceiling": float((1 / per_backend["drawn"]).sum()),
-        "pairs": len(pairs), "overhead": 0.0,
-        "low_load_mean": float(low["latency"].mean()),
-        "late_p99": float((burst["sent"] - burst["planned"]).quantile(0.99)),
-    }
-    replayed = replay(low, calibration)
-    calibration["overhead"] = float((low.loc[replayed.index, "latency"] - replayed).mean())
-    calibration["cyclic_share"] = _cyclic_share(low)
-    return calibration
+    before_overhead = Calibration(
+        service_time=SERVICE + backend_overhead,
+        capacity=BACKENDS / (SERVICE + backend_overhead), nominal_capacity=nominal,
+        backend_overhead=backend_overhead, overhead=0.0,
+        throughput=float((1 / per_backend["occupied"]).sum()),
+        ceiling=float((1 / per_backend["drawn"]).sum()), pairs=len(pairs),
+        low_load_mean_latency=float(low["latency"].mean()),
+        late_p99=float((burst["sent"] - burst["planned"]).quantile(0.99)),
+        cyclic_share=_cyclic_share(low))
+    replayed = replay(low, before_overhead)
+    overhead = float((low.loc[replayed.index, "latency"] - replayed).mean())
+    return dataclasses.replace(before_overhead, overhead=overhead)
 
 
 def _cyclic_share(requests):
@@ -68,7 +67,7 @@ def latency_at_loads(calibration, policies=("round_robin", "least_connections"),
     for policy in policies:
         with Bench(BACKENDS, SERVICE, policy=policy, seed=seed) as bench:
             for load in loads:
-                rate = load * calibration["capacity"]
+                rate = load * calibration.capacity
                 measured = bench.load(rate, round(rate * seconds), seed=seed)
                 rows.append({"policy": policy, "load": load, "arrival_rate": rate,
                              **compare(measured, policy, rate, calibration)})
@@ -92,7 +91,7 @@ def compare(measured, policy, rate, calibration):
             "predicted_ms": 1000 * predict(policy, rate, calibration),
             "spread": spread(policy, rate, len(measured), calibration),
             "backend_overhead_ms": 1000 * backend_overhead(measured,
-                                                           calibration["backend_overhead"]),
+                                                           calibration.backend_overhead),
             "late_p99_ms": 1000 * late.quantile(0.99)}
 
 
@@ -111,10 +110,11 @@ def failover(calibration, cases=FAILOVER_CASES, load=0.5, seconds=6.0, down=1.5,
     decides, and `predicted_after` the rule's prediction: with no health checks, the model
     (`predict_failures`); with nginx's passive checks, `passive_check_failures`; with
     retries, none."""
+    calibrated(calibration)
     checks.positive("seconds", seconds)
     if not 0 <= down < up < seconds:
         raise ValueError(f"need 0 <= down < up < seconds, got {down}, {up}, {seconds}")
-    rate = load * calibration["capacity"]
+    rate = load * calibration.capacity
     rows = []
     for policy, health_checks, retries in cases:
         with Bench(BACKENDS, SERVICE, policy=policy, health_checks=health_checks,
@@ -141,7 +141,7 @@ def failover(calibration, cases=FAILOVER_CASES, load=0.5, seconds=6.0, down=1.5,
             predicted = passive_check_failures(moments["down"][1], moments["up"][1],
                                                fail_timeout, caught)
         else:
-            predicted = predict_failures(policy, rate, calibration, killed, back,
+            predicted = predict_failures(policy, rate, calibration.service_time, killed, back,
                                          seconds=seconds)
         rows.append({"policy": policy, "health_checks": health_checks, "retries": retries,
                      "requests": len(measured), "downtime_s": back - killed,

@@ -7,10 +7,12 @@ in a measured run (the moments the requests were sent, the service time each one
 and what the backends' own notes say a request really cost: `back_to_back`), so any
 difference left is what the model leaves out, not chance; `spread` says how far a run of a
 few seconds strays from the forecast by chance alone. The reality check (`session`) draws
-all three beside the measurements.
+all three beside the measurements. Each takes a `Calibration`: what the model needs from
+the real bench, measured by `experiments.calibrate`.
 """
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -22,14 +24,60 @@ from ..core.workload import Trace, Workload
 from .nginx import BACKENDS
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """What the model needs from the real bench, measured by its backends' own clocks.
+
+    service_time: seconds, the model's mean service time per backend (the nominal mean
+        plus backend_overhead). capacity: requests per second the backends finish at
+        most (BACKENDS / service_time); nominal_capacity: the same with the nominal mean.
+    backend_overhead: seconds a backend spends on a request beyond its drawn time.
+    overhead: seconds of fixed latency outside the backends (client, nginx, connections).
+    throughput: requests per second the backends finished while saturated; ceiling: what
+        the same requests' drawn times alone allow (throughput <= ceiling, or the
+        measurement is wrong). pairs: requests served back to back behind both.
+    low_load_mean_latency, late_p99: seconds, the mean latency at 10 % load and how late
+        the load generator sent its requests at saturation (99th percentile).
+    cyclic_share: share of requests answered by the same backend as BACKENDS requests
+        before (1.0: a strictly cyclic round robin).
+    """
+
+    service_time: float
+    capacity: float
+    nominal_capacity: float
+    backend_overhead: float
+    overhead: float
+    throughput: float
+    ceiling: float
+    pairs: int
+    low_load_mean_latency: float
+    late_p99: float
+    cyclic_share: float
+
+    def __post_init__(self):
+        for name in ("service_time", "capacity", "nominal_capacity"):
+            checks.positive(name, getattr(self, name))
+        for name in ("backend_overhead", "throughput", "ceiling", "low_load_mean_latency",
+                     "late_p99"):
+            checks.non_negative(name, getattr(self, name))
+        checks.number("overhead", self.overhead)  # a replay may overshoot: it can be < 0
+        checks.count("pairs", self.pairs, minimum=0)
+        checks.share("cyclic_share", self.cyclic_share)
+
+
+def calibrated(calibration):
+    """`calibration` checked to be a `Calibration`."""
+    return checks.instance("calibration", calibration, Calibration, "a Calibration")
+
+
 def predict(policy, arrival_rate, calibration, requests=40_000, seed=1,
             distribution="exponential"):
     """Mean latency (s) the model predicts through the bench: simulated balancer plus overhead."""
-    checks.keys("calibration", calibration, "service_time", "overhead")
-    server = Server(mean_service_time=calibration["service_time"], distribution=distribution)
+    calibrated(calibration)
+    server = Server(mean_service_time=calibration.service_time, distribution=distribution)
     system = Balancer.of(BACKENDS, server, policy=policy, health_check_interval=None)
     result = simulate(system, Workload(arrival_rate=arrival_rate, requests=requests, seed=seed))
-    return result.summary["mean_latency"] + calibration["overhead"]
+    return result.summary["mean_latency"] + calibration.overhead
 
 
 def back_to_back(measured, margin=0.005):
@@ -70,9 +118,9 @@ def replay(measured, calibration):
     `measured`, indexed like it. With the sampling noise gone (same arrivals, same service
     times, same routing), what is left between this and the measurement is what the model
     leaves out, not chance."""
-    checks.keys("calibration", calibration, "backend_overhead", "overhead")
+    calibrated(calibration)
     checks.columns("measured", measured, "status", "backend", "sent", "started", "drawn")
-    overhead = backend_overhead(measured, calibration["backend_overhead"])
+    overhead = backend_overhead(measured, calibration.backend_overhead)
     served = measured[measured["status"] == 200]
     latency = pd.Series(float("nan"), index=served.index)
     for _, requests in served.groupby("backend"):
@@ -80,39 +128,39 @@ def replay(measured, calibration):
         trace = Trace(times=tuple(requests["sent"]), sizes=tuple(requests["drawn"] + overhead))
         result = simulate(Server(mean_service_time=1.0), trace)
         latency[requests.index] = result.requests["latency"].to_numpy()
-    return latency + calibration["overhead"]
+    return latency + calibration.overhead
 
 
 def spread(policy, arrival_rate, requests, calibration, seeds=100):
     """How far one run's mean latency strays by chance: the relative standard deviation of
     the model's mean over `seeds` runs of `requests` requests (a run this short has not
     settled, the more so near saturation: the simulation appendix measures it)."""
-    checks.keys("calibration", calibration, "service_time", "overhead")
+    calibrated(calibration)
     checks.count("seeds", seeds, minimum=2, maximum=10_000)
-    server = Server(mean_service_time=calibration["service_time"])
+    server = Server(mean_service_time=calibration.service_time)
     system = Balancer.of(BACKENDS, server, policy=policy, health_check_interval=None)
     means = pd.Series([simulate(system, Workload(arrival_rate=arrival_rate, requests=requests,
                                                  seed=seed)).summary["mean_latency"]
-                       for seed in range(1, seeds + 1)]) + calibration["overhead"]
+                       for seed in range(1, seeds + 1)]) + calibration.overhead
     return float(means.std() / means.mean())
 
 
 def predicted_curve(policy, calibration, distribution="exponential",
                     loads=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), requests=8_000):
     """The model's mean latency (ms) at shares of the calibrated capacity: one row per load."""
-    checks.keys("calibration", calibration, "capacity", "service_time", "overhead")
-    rate = calibration["capacity"]
+    calibrated(calibration)
+    rate = calibration.capacity
     return pd.DataFrame({"load": loads, "predicted_ms": [
         1000 * predict(policy, load * rate, calibration, requests, distribution=distribution)
         for load in loads]})
 
 
-def predict_failures(policy, arrival_rate, calibration, down, up, seconds=8.0):
+def predict_failures(policy, arrival_rate, service_time, down, up, seconds=8.0):
     """Requests the model fails among those that arrive while backend 2 is down (from
-    `down` to `up` seconds), with no health checks and no retries."""
-    checks.keys("calibration", calibration, "service_time")
-    servers = [Server(mean_service_time=calibration["service_time"])] * BACKENDS
-    servers[1] = Server(mean_service_time=calibration["service_time"], failures=((down, up),))
+    `down` to `up` seconds), with no health checks and no retries; each backend serves
+    in `service_time` seconds on average."""
+    servers = [Server(mean_service_time=service_time)] * BACKENDS
+    servers[1] = Server(mean_service_time=service_time, failures=((down, up),))
     system = Balancer(servers=tuple(servers), policy=policy, health_check_interval=None)
     workload = Workload(arrival_rate=arrival_rate, requests=round(arrival_rate * seconds),
                         seed=1)

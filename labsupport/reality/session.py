@@ -6,6 +6,7 @@ runs steps live and saves them, keeping the other steps' stored results.
 """
 
 import argparse
+import dataclasses
 import datetime
 import importlib.util
 import json
@@ -23,6 +24,7 @@ from .experiments import calibrate, failover, latency_at_loads
 from .nginx import nginx_binary
 from .redis_cache import hit_ratios
 from .lag import postgres_bin, postgres_lag, redis_lag
+from .model import Calibration
 
 
 def missing():
@@ -87,7 +89,8 @@ class Session:
         checks.one_of("step", step, STEPS)
         if not self.live:
             value = self.saved[step]
-            result = pd.DataFrame(**value["table"]) if "table" in value else value
+            result = (pd.DataFrame(**value["table"]) if "table" in value
+                      else Calibration(**value) if step == "calibration" else value)
         elif step == "calibration":
             result = calibrate()
         elif step == "latency":
@@ -121,6 +124,8 @@ class Session:
         """Write the results and the machine facts as JSON (what the stored mode reads)."""
         results = {step: ({"table": self.results[step].to_dict("split")}
                           if isinstance(self.results[step], pd.DataFrame)
+                          else dataclasses.asdict(self.results[step])
+                          if dataclasses.is_dataclass(self.results[step])
                           else self.results[step]) for step in STEPS if step in self.results}
         for value in results.values():
             value.get("table", {}).pop("index", None)
