@@ -8,7 +8,9 @@ curve) and returns an Altair chart. A helper given `control=` adds a slider or
 a drop-down bound to a column: moving it filters data precomputed by the build,
 so the chart moves in the static site with no kernel and no network.
 
-Importing this module enables the book's offline renderer (see `render`).
+Importing this module enables the book's offline renderer (see `render`) and changes no
+other setting: Altair's limit of 5,000 rows a chart stays, since the build precomputes far
+fewer (the largest lab chart has about a thousand) and a page must stay light on a phone.
 """
 
 import json
@@ -27,13 +29,6 @@ METRIC_COLOURS = {"mean": "#4c78a8", "p50": "#54a24b", "p99": "#e45756"}
 OUTCOME_COLOURS = {"ok": "#54a24b", "dropped": "#f58518", "failed": "#e45756",
                    "lost": "#7b3294", "timed_out": "#8c6d31", "in_flight": "#9d9d9d"}
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2"]
-
-
-def _data(table):
-    """`table`'s rows, written into the chart: all of them. (Altair's default data handling
-    refuses more than 5,000 rows; the book's tables are bounded by the runs the build makes,
-    and passing the rows ourselves changes no global setting.)"""
-    return alt.InlineData(values=alt.utils.data.to_values(table)["values"])
 
 
 def control(column, values, name, kind="slider"):
@@ -108,7 +103,7 @@ def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False, thres
     checks.columns("table", table, x, y, series)
     params = _controls(table, controls)
     names = list(pd.unique(table[series]))
-    chart = alt.Chart(_data(table)).mark_line(point=True).encode(
+    chart = alt.Chart(table).mark_line(point=True).encode(
         alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(type="log" if log_x else "linear")),
         alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log" if log_y else "linear")),
         alt.Color(f"{series}:N", title=series, legend=alt.Legend(orient="top"),
@@ -118,7 +113,7 @@ def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False, thres
     chart = _filtered(chart, params)
     if threshold is not None:
         value, label = threshold
-        rule = alt.Chart(_data(pd.DataFrame({y: [value], "label": [label]})))
+        rule = alt.Chart(pd.DataFrame({y: [value], "label": [label]}))
         chart = alt.layer(chart, rule.mark_rule(strokeDash=[6, 4], color="#333").encode(y=f"{y}:Q"),
                           rule.mark_text(align="left", dy=-6, x=4, color="#333")
                           .encode(y=f"{y}:Q", text="label:N"))
@@ -135,7 +130,7 @@ def bars(table, category, value, series, category_title, value_title, controls=(
     if log_y:  # a log axis has no zero: bars stand on the power of ten below the smallest
         smallest = table.loc[table[value] > 0, value].min()
         baseline = {"y2": alt.Y2(datum=10.0 ** np.floor(np.log10(smallest)))}
-    chart = alt.Chart(_data(table)).mark_bar().encode(
+    chart = alt.Chart(table).mark_bar().encode(
         alt.X(f"{category}:N", title=category_title, sort=list(pd.unique(table[category])),
               axis=_category_axis(pd.unique(table[category]))),
         alt.XOffset(f"{series}:N", sort=names),
@@ -169,7 +164,7 @@ def time_by_tier(table, category, category_title, controls=()):
     long["tier"] = long["tier"].str.removeprefix("mean_time_in.")
     long["ms"] = 1000 * long["seconds"].fillna(0)
     names = list(pd.unique(long["tier"]))
-    chart = alt.Chart(_data(long)).mark_bar().encode(
+    chart = alt.Chart(long).mark_bar().encode(
         alt.X(f"{category}:N", title=category_title, sort=list(pd.unique(table[category])),
               axis=_category_axis(pd.unique(table[category]))),
         alt.Y("ms:Q", stack=True, title="mean latency of served requests (ms)"),
@@ -237,11 +232,11 @@ def _latency_panel(points, curve, x, x_title, series, metric, params):
     y_axis = alt.Y("latency_ms:Q", title=y_title)
     tooltip = [alt.Tooltip(f"{x}:Q", format=".3"), f"{series}:N",
                alt.Tooltip("latency_ms:Q", format=".1f", title="latency (ms)")]
-    layers = [_filtered(alt.Chart(_data(points)).mark_point(filled=True, size=50)
+    layers = [_filtered(alt.Chart(points).mark_point(filled=True, size=50)
                         .encode(x_axis, y_axis, colour, tooltip=tooltip), params)]
     if curve is not None and len(curve):
         curve = curve.assign(latency_ms=curve["latency"] * 1000)
-        layers.insert(0, _filtered(alt.Chart(_data(curve)).mark_line(strokeDash=[4, 3])
+        layers.insert(0, _filtered(alt.Chart(curve).mark_line(strokeDash=[4, 3])
                                    .encode(x_axis, y_axis, colour, detail="metric:N"), params))
     width = WIDTH if metric is None else WIDTH // 2 - 20
     return alt.layer(*layers).properties(width=width, height=HEIGHT)
@@ -258,13 +253,12 @@ def timeline(table, events=(), title=None):
     latency["latency_ms"] = latency["latency"] * 1000
     x_axis = alt.X("time:Q", title="time (s)")
     rules = pd.DataFrame(list(events), columns=["time", "event"])
-    marks = (alt.Chart(_data(rules)).mark_rule(color="#333", strokeDash=[2, 2])
+    marks = (alt.Chart(rules).mark_rule(color="#333", strokeDash=[2, 2])
              .encode(x="time:Q", tooltip=["event:N", "time:Q"]))
-    labels = (alt.Chart(_data(rules))
-              .mark_text(align="left", dx=3, dy=-4, baseline="top", fontSize=11)
+    labels = (alt.Chart(rules).mark_text(align="left", dx=3, dy=-4, baseline="top", fontSize=11)
               .encode(x="time:Q", y=alt.value(0), text="event:N"))
     top = alt.layer(
-        alt.Chart(_data(latency)).mark_line(point=False).encode(
+        alt.Chart(latency).mark_line(point=False).encode(
             x_axis, alt.Y("latency_ms:Q", title="latency of served requests (ms)"),
             alt.Color("metric:N", scale=alt.Scale(domain=["p50", "p99"],
                                                   range=[METRIC_COLOURS["p50"],
@@ -277,7 +271,7 @@ def timeline(table, events=(), title=None):
     bin_seconds = float(table["time"].diff().min()) if len(table) > 1 else 1.0
     counts["per_second"] = counts["requests"] / bin_seconds
     bottom = alt.layer(
-        alt.Chart(_data(counts)).mark_area().encode(
+        alt.Chart(counts).mark_area().encode(
             x_axis, alt.Y("per_second:Q", stack=True, title="requests per second"),
             alt.Color("outcome:N", scale=alt.Scale(domain=outcomes,
                                                    range=[OUTCOME_COLOURS[o] for o in outcomes])),
@@ -304,13 +298,12 @@ def latency_distribution(requests, bins=50):
     histogram = pd.DataFrame({"from_ms": edges[:-1], "to_ms": edges[1:], "requests": counts})
     marks = pd.DataFrame({"metric": ["p50", "p99"],
                           "latency_ms": np.percentile(latency_ms, [50, 99])})
-    bars = alt.Chart(_data(histogram)).mark_bar(color=METRIC_COLOURS["mean"],
-                                                opacity=0.8).encode(
+    bars = alt.Chart(histogram).mark_bar(color=METRIC_COLOURS["mean"], opacity=0.8).encode(
         alt.X("from_ms:Q", bin="binned", title="latency (ms)"), alt.X2("to_ms:Q"),
         alt.Y("requests:Q", title="requests"),
         tooltip=[alt.Tooltip("from_ms:Q", format=".1f"), alt.Tooltip("to_ms:Q", format=".1f"),
                  "requests:Q"])
-    rules = alt.Chart(_data(marks)).mark_rule(strokeWidth=2).encode(
+    rules = alt.Chart(marks).mark_rule(strokeWidth=2).encode(
         x="latency_ms:Q",
         color=alt.Color("metric:N", scale=alt.Scale(domain=["p50", "p99"],
                                                     range=[METRIC_COLOURS["p50"],
@@ -334,7 +327,7 @@ def latency_cdf(requests_by_name, series="design"):
             for name, requests in requests_by_name.items()]
     table = pd.concat(rows)
     names = list(requests_by_name)
-    return alt.Chart(_data(table)).mark_line().encode(
+    return alt.Chart(table).mark_line().encode(
         alt.X("latency_ms:Q", title="latency (ms)"),
         alt.Y("share:Q", title="share of requests finished within", axis=alt.Axis(format="%")),
         alt.Color(f"{series}:N", legend=alt.Legend(orient="top"),

@@ -20,6 +20,7 @@ from ..components.balancer import Balancer
 from ..components.server import Server
 from ..core import checks
 from ..core.simulate import simulate
+from ..core.sweep import sweep
 from ..core.workload import Trace, Workload
 from .nginx import BACKENDS
 
@@ -147,12 +148,16 @@ def spread(policy, arrival_rate, requests, calibration, seeds=100):
 
 def predicted_curve(policy, calibration, distribution="exponential",
                     loads=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), requests=8_000):
-    """The model's mean latency (ms) at shares of the calibrated capacity: one row per load."""
+    """The model's mean latency (ms) at shares of the calibrated capacity: one row per load,
+    each as `predict` gives it (the runs go to the sweep's worker processes at once)."""
     calibrated(calibration)
-    rate = calibration.capacity
-    return pd.DataFrame({"load": loads, "predicted_ms": [
-        1000 * predict(policy, load * rate, calibration, requests, distribution=distribution)
-        for load in loads]})
+    server = Server(mean_service_time=calibration.service_time, distribution=distribution)
+    system = Balancer.of(BACKENDS, server, policy=policy, health_check_interval=None)
+    table = sweep([(system, Workload(arrival_rate=load * calibration.capacity,
+                                     requests=requests, seed=1), {"load": load})
+                   for load in loads])
+    return pd.DataFrame({"load": table["load"],
+                         "predicted_ms": 1000 * (table["mean_latency"] + calibration.overhead)})
 
 
 def predict_failures(policy, arrival_rate, service_time, down, up, seconds=8.0):
