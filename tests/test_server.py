@@ -75,17 +75,18 @@ def test_worker_interrupted_by_a_failure_serves_again_after_recovery():
 
 
 def test_request_handed_to_a_worker_the_instant_the_server_fails_fails_with_it():
-    # Request 1 arrives at 1.0 and wakes the idle worker; the second failure, also at 1.0,
-    # comes before the worker has woken. The request fails; the worker goes back to sleep
-    # and serves again after recovery.
+    # Request 1 arrives at 1.0 and a free worker starts on it at once; the second failure,
+    # also at 1.0, cuts that service short. The request fails, none of its service counts
+    # as busy time, and the worker serves again after recovery.
     server = Server(failures=((0.2, 0.3), (1.0, 2.0)), mean_service_time=0.1,
                     distribution="deterministic")
     result = simulate(server, Trace(times=(0.0, 1.0, 2.5)))
     requests = rows(result)
     assert requests["outcome"].tolist() == ["ok", "failed", "ok"]
     assert requests["finish"].tolist() == pytest.approx([0.1, 1.0, 2.6])
-    assert np.isnan(requests.loc[1, "start"])  # never served
+    assert requests.loc[1, "start"] == 1.0  # begun, and cut short at once
     assert result.summary["failed"] == 1
+    assert result.summary["utilisation.server"] == pytest.approx(0.2 / 2.6)
 
 
 def test_request_table_column_types():

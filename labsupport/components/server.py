@@ -10,8 +10,9 @@ what scaling up (vertical scaling) buys. When the branch closes unexpectedly
 reopens (recovery).
 
 `Server` holds the parameters. During a run, `Server.build(sim)` makes a
-`RunningServer`, whose workers are long-lived simpy processes: one loop per
-worker, not one process per request, which keeps a run fast.
+`RunningServer`. Its workers are numbers, not simpy processes: starting a service
+schedules one timer, whose callback passes the request on and gives the worker
+its next one, which keeps a run fast.
 
 A request's service time is its size times `mean_service_time / speed`. The
 workload draws one exponential number (mean 1) per request; the distribution
@@ -26,8 +27,6 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-from simpy import Interrupt
-from simpy.events import Timeout
 
 from ..core import checks
 from ..core.log import CODE, DROPPED, FAILED, IN_FLIGHT, OK, TIMED_OUT
@@ -146,7 +145,10 @@ class RunningServer:
     Like every running tier, it takes a request with `accept(rid, reply)` and, once done
     with it, calls `reply(rid, outcome)` exactly once: `ok`, or the outcome that ended it
     here or behind it. The tier in front passes its own `reply`, so an answer travels back
-    the way the request came."""
+    the way the request came.
+
+    A worker is a number, not a process: a service is one timer whose callback passes the
+    request on and hands the worker its next request (`start`, `served`, `take_next`)."""
 
     def __init__(self, spec, sim):
         self.spec, self.env, self.log = spec, sim.env, sim.log
@@ -161,24 +163,22 @@ class RunningServer:
                 self.behind = sim.tier(spec.calls)
         self.queue = deque()   # (request, reply, arrived at) waiting, oldest first
         self.queue_limit = spec.queue_limit
-        self.idle = []         # one event per idle worker, to wake it
+        self.free = list(range(spec.workers))  # the idle workers
+        self.jobs = [None] * spec.workers      # each worker's (worker, rid, reply, arrived)
         self.up = True
         self.busy = 0.0        # seconds of service its workers took on, summed
         self.serving_until = [0.0] * spec.workers  # when each worker's service ends
-        self.calling = set()   # workers waiting on the tier behind
         sim.log.busy_time[spec.name] = self.busy_until
-        self.workers = [self.env.process(self.work(i)) for i in range(spec.workers)]
         if spec.failures:
             self.env.process(self.fail_and_recover())
 
     def accept(self, rid, reply):
-        """A request arrives: fail it if down, queue it (waking an idle worker) or drop it."""
+        """A request arrives: fail it if down, start it on a free worker, queue it or drop it."""
         self.log.where[rid] = self.place
         if not self.up:
             self.end(rid, reply, FAILED)
-        elif self.idle:
-            self.queue.append((rid, reply, self.env.now))
-            self.idle.pop().succeed()
+        elif self.free:
+            self.start(self.free.pop(), rid, reply, self.env.now)
         elif self.queue_limit is None or len(self.queue) < self.queue_limit:
             self.queue.append((rid, reply, self.env.now))
         else:
@@ -192,63 +192,61 @@ class RunningServer:
         reply(rid, outcome)
 
     def in_system(self):
-        """Requests queued or in service right now (a worker not idle is serving one)."""
-        return len(self.queue) + len(self.workers) - len(self.idle)
+        """Requests queued or in service right now (a worker not free is serving one)."""
+        return len(self.queue) + len(self.jobs) - len(self.free)
 
-    def work(self, worker):
-        """One worker's whole day: take the next request, serve it, pass it on or answer."""
-        env, log, queue = self.env, self.log, self.queue  # short names for the busiest loop
-        service_times, serving_until, time_here = (self.service_times, self.serving_until,
-                                                   self.time_here)
-        behind, blocking, idle, timeout = self.behind, self.spec.blocking, self.idle, env.timeout
-        while True:
-            while not queue:  # nothing to do: wait until accept() wakes this worker
-                wake = env.event()
-                idle.append(wake)
-                yield wake
-            rid, reply, arrived = queue.popleft()
-            now = env.now
-            if log.outcome[rid] == STILL_OPEN:  # not a copy its client has given up on
-                log.start[rid] = now
-            service = service_times[rid]
-            self.busy += service
-            serving_until[worker] = now + service
-            try:
-                yield timeout(service)
-            except Interrupt:  # the server failed while serving it
-                self.busy -= serving_until[worker] - env.now  # the part it did not serve
-                serving_until[worker] = env.now
-                self.end(rid, reply, FAILED)
-                continue
-            time_here[rid] += env.now - arrived
-            if behind is None:
-                reply(rid, OK)
-            elif not blocking:  # hand it on; the answer goes straight back
-                behind.accept(rid, reply)
-            else:  # wait for the tier behind, holding this worker
-                yield from self.call(worker, rid, reply)
+    def start(self, worker, rid, reply, arrived):
+        """`worker` serves `rid` for its service time; then `served` passes it on."""
+        now, log = self.env.now, self.log
+        if log.outcome[rid] == STILL_OPEN:  # not a copy its client has given up on
+            log.start[rid] = now
+        service = self.service_times[rid]
+        self.busy += service
+        self.serving_until[worker] = now + service
+        job = self.jobs[worker] = (worker, rid, reply, arrived)
+        self.env.timeout(service, job).callbacks.append(self.served)
+
+    def served(self, timer):
+        """A worker finished its job (unless a failure cut it short): answer, or pass it on."""
+        worker, rid, reply, arrived = job = timer.value
+        if self.jobs[worker] is not job:
+            return
+        self.time_here[rid] += self.env.now - arrived
+        if self.behind is None:
+            reply(rid, OK)
+        elif not self.spec.blocking:  # hand it on; the answer goes straight back
+            self.behind.accept(rid, reply)
+        else:  # wait for the tier behind, holding this worker
+            self.call(worker, rid, reply)
+            return
+        self.take_next(worker)
+
+    def take_next(self, worker):
+        """`worker` takes the oldest waiting request, or joins the free workers."""
+        if self.queue:
+            self.start(worker, *self.queue.popleft())
+        else:
+            self.jobs[worker] = None
+            self.free.append(worker)
 
     def call(self, worker, rid, reply):
-        """Call the tier behind, wait for its answer, and answer with it: at most
+        """Call the tier behind, holding `worker`, and answer with its answer: at most
         `call_timeout` seconds, then `timed_out` (a late answer is ignored)."""
-        answered = self.env.event()
-        self.behind.accept(rid, lambda rid, outcome: answered.triggered
-                           or answered.succeed(outcome))
-        self.calling.add(worker)
-        try:
-            if self.spec.call_timeout is None:
-                yield answered
-            else:
-                yield answered | self.env.timeout(self.spec.call_timeout)
-        except Interrupt:  # the server failed while its worker waited
-            self.end(rid, reply, FAILED)
-            return
-        finally:
-            self.calling.discard(worker)
-        if answered.triggered:
-            reply(rid, answered.value)
-        else:
-            self.end(rid, reply, TIMED_OUT)
+        job = self.jobs[worker] = (worker, rid, reply, None)  # it now waits on the call
+
+        def answered(rid, outcome):
+            if self.jobs[worker] is job:  # still waiting: not timed out, not failed
+                reply(rid, outcome)
+                self.take_next(worker)
+
+        def too_late(_):
+            if self.jobs[worker] is job:
+                self.end(rid, reply, TIMED_OUT)
+                self.take_next(worker)
+
+        self.behind.accept(rid, answered)
+        if self.spec.call_timeout is not None and self.jobs[worker] is job:
+            self.env.timeout(self.spec.call_timeout).callbacks.append(too_late)
 
     def fail_and_recover(self):
         """Its own failures: down at each fail_at, back at each recover_at."""
@@ -263,13 +261,19 @@ class RunningServer:
     def fail(self):
         """It goes down: every request inside fails, and arrivals fail until it recovers."""
         self.up = False
-        self.log.event(self.env.now, self.spec.name, "fails")
-        for number, worker in enumerate(self.workers):
-            if isinstance(worker.target, Timeout) or number in self.calling:
-                worker.interrupt()  # serving, or waiting on the tier behind: it fails
-        for rid, reply, _ in self.queue:
+        now = self.env.now
+        self.log.event(now, self.spec.name, "fails")
+        waiting, self.queue = self.queue, deque()
+        for rid, reply, _ in waiting:
             self.end(rid, reply, FAILED)
-        self.queue.clear()
+        for worker, job in enumerate(self.jobs):
+            if job is None:
+                continue
+            self.jobs[worker] = None  # serving, or waiting on the tier behind: it fails
+            self.busy -= max(self.serving_until[worker] - now, 0.0)  # the part not served
+            self.serving_until[worker] = min(self.serving_until[worker], now)
+            self.free.append(worker)
+            self.end(job[1], job[2], FAILED)
 
     def recover(self):
         self.up = True

@@ -142,7 +142,7 @@ def simulate(system, workload, drain_time=None):
     log = RequestLog(arrivals, env, when_all_ended=all_ended.succeed)
     sim = Sim(env, log, getattr(workload, "seed", 0))
     entry = sim.tier(system)
-    env.process(_arrive(env, entry, arrivals.gap, log.answer))
+    _arrive(env, entry, arrivals.gap, log.answer)
     stop = env.timeout(arrivals.end + drain_time)
     with _garbage_collector_paused():
         env.run(until=env.any_of([all_ended, stop]) if len(arrivals) else stop)
@@ -170,11 +170,18 @@ def _garbage_collector_paused():
 
 
 def _arrive(env, entry, gaps, end):
-    """Hand each request to the system when it arrives; its answer ends it (`end`)."""
-    accept = entry.accept
-    for rid, gap in enumerate(gaps.tolist()):
-        yield env.timeout(gap)
-        accept(rid, end)
+    """Hand each request to the system when it arrives, then wait for the next one; its
+    answer ends it (`end`). Each arrival is one timer, whose callback is `arrive`."""
+    gaps = gaps.tolist()
+
+    def arrive(timer):
+        rid = timer.value
+        entry.accept(rid, end)
+        if rid + 1 < len(gaps):
+            env.timeout(gaps[rid + 1], rid + 1).callbacks.append(arrive)
+
+    if gaps:
+        env.timeout(gaps[0], 0).callbacks.append(arrive)
 
 
 def _flat(prefix, spec):
