@@ -27,7 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labsupport import Balancer, Cache, Clients, Database, Server, Trace, Workload, simulate, theory
+from labsupport import (Balancer, Cache, Cdn, Clients, Database, Region, Server, Trace, Workload,
+                        simulate, theory)
 from labsupport.components.balancer import POLICIES, RunningBalancer
 from labsupport.components.cache import Store, replay
 from labsupport.core.log import OUTCOMES
@@ -232,8 +233,9 @@ def valid_failures():
 @st.composite
 def stacks(draw):
     """A whole request path, every parameter valid, so every example is a composed stack:
-    clients (maybe) -> balancer -> web servers -> a cache (maybe) -> a database, with
-    failures anywhere. (`systems` spends most examples on refusals and single tiers.)"""
+    clients (maybe) -> a CDN (maybe) -> balancer -> web servers -> a cache (maybe) -> a
+    database, with failures anywhere. (`systems` spends most examples on refusals and
+    single tiers.)"""
     real = lambda low, high: draw(st.floats(low, high))  # noqa: E731
     count = lambda low, high: draw(st.integers(low, high))  # noqa: E731
     pick = lambda *options: draw(st.sampled_from(options))  # noqa: E731
@@ -260,6 +262,16 @@ def stacks(draw):
     system = Balancer.of(count(1, 4), web, policy=pick(*POLICIES[:3]),
                          retries=pick(True, False),
                          health_check_interval=pick(None, real(0.05, 1)))
+    if pick(True, False):  # a CDN in front, its edges failing too
+        regions = tuple(Region(f"r{i}", share=real(0.1, 1), edge_rtt=real(0, 0.05),
+                               origin_rtt=real(0, 0.3), edge_failures=draw(valid_failures()))
+                        for i in range(count(1, 3)))
+        system = Cdn(regions=regions, origin=system, ttl=pick(math.inf, real(0, 5)),
+                     max_items=pick(None, count(0, 50)), on_cdn=pick(None, count(0, 100)),
+                     enabled=pick(True, False), failures=draw(valid_failures()),
+                     deploys=tuple(sorted(draw(st.lists(st.floats(0, 8), max_size=2)))),
+                     invalidation=pick("purge", "versioned", "ttl"),
+                     purge_delay=real(0, 2))
     if pick(True, False):
         system = Clients(system, timeout=real(0.01, 1), retries=count(0, 3),
                          backoff=real(0, 0.1), jitter=pick(True, False),

@@ -51,6 +51,7 @@ class RequestLog:
         self.outcome = bytearray([CODE[IN_FLIGHT]]) * n  # CODE of each request's outcome
         self.where = array("i", [-1]) * n        # index into `places`; -1: nowhere yet
         self.ended_by = array("i", [-1]) * n     # the place that decided an outcome not ok
+        self.edge = array("i", [-1]) * n         # the CDN edge it went through; -1: none
         self.retried = bytearray(n)  # 1: sent to a second server after the first failed it
         self.attempts = bytearray([1]) * n  # times the client sent it (retries: see Clients)
         self.stale = bytearray(n)    # 1: a read returned an older version than acknowledged
@@ -120,6 +121,8 @@ class RequestLog:
         ok = np.frombuffer(self.outcome, dtype=np.uint8) == CODE[OK]
         ended_by[ok] = where[ok]  # a served request ended where it was last served
         ended_by[ended_by < 0] = len(self.places)
+        edge = np.frombuffer(self.edge, dtype=np.int32).copy()
+        edge[edge < 0] = len(self.places)
         return pd.DataFrame({
             "request": np.arange(len(arrivals)),
             "arrival": arrivals.time,
@@ -131,6 +134,7 @@ class RequestLog:
                                                  categories=OUTCOMES),
             "server": pd.Categorical.from_codes(where, categories=self.places + ["-"]),
             "ended_by": pd.Categorical.from_codes(ended_by, categories=self.places + ["-"]),
+            "edge": pd.Categorical.from_codes(edge, categories=self.places + ["-"]),
             "retried": _flags(self.retried),
             "attempts": np.frombuffer(self.attempts, dtype=np.uint8).astype(np.int64),
             "stale": _flags(self.stale),

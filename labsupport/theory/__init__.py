@@ -19,6 +19,8 @@ requests per second.
 - mmc_curve: rows of theory to draw beside a simulated sweep.
 - zipf_popularity, che_lru_hit_ratio: how often each key is asked for, and the
   hit ratio of an LRU cache under those requests (Che's approximation).
+- ttl_hit_ratio, ttl_cache_hit_ratio: the hit ratio of a cache that keeps each object a
+  fixed time from its fetch (a CDN edge), for one object and for a catalogue.
 
 An unstable queue (utilisation >= 1) grows without bound, so the waiting and
 response functions return math.inf rather than raising: a lab can draw the
@@ -259,3 +261,30 @@ def che_lru_hit_ratio(max_items, popularity):
         low, high = (middle, high) if distinct(middle) < max_items else (low, middle)
     t = (low + high) / 2
     return float((p * -np.expm1(-p * t)).sum())
+
+
+def ttl_hit_ratio(request_rate, ttl):
+    """Hit ratio of one object asked for as a Poisson stream at `request_rate` per second by
+    a cache that keeps it `ttl` seconds from each fetch (and fetches at once).
+
+    Each cycle is one miss, which fetches the object, then the requests that arrive within
+    ttl seconds: request_rate * ttl of them on average. So the share of hits is
+    request_rate * ttl / (1 + request_rate * ttl)."""
+    rate = non_negative("request_rate", request_rate, maximum=1e12)
+    ttl = non_negative("ttl", ttl, allow_inf=True, maximum=MAX_TIME)
+    if ttl == math.inf:
+        return 1.0 if rate > 0 else 0.0
+    return rate * ttl / (1 + rate * ttl)
+
+
+def ttl_cache_hit_ratio(arrival_rate, ttl, popularity):
+    """Hit ratio of a TTL cache with room for every object, over a catalogue: requests at
+    `arrival_rate` per second, object k asked for with share popularity[k] (scaled to sum
+    to 1), each object's hits as `ttl_hit_ratio` gives them at its own rate."""
+    rate = non_negative("arrival_rate", arrival_rate, maximum=1e12)
+    shares = np.array([non_negative("popularity", share) for share in sequence(
+        "popularity", popularity, maximum=MAX_KEYS)], dtype=float)
+    if not shares.sum() > 0:
+        raise ValueError(f"popularity must have a share > 0 somewhere, got {shown(popularity)}")
+    shares = shares / shares.sum()
+    return float(sum(share * ttl_hit_ratio(rate * share, ttl) for share in shares))
