@@ -219,3 +219,11 @@ def test_when_the_hits_fill_the_cache_server_it_is_the_tiers_limit():
     reads_only = Workload(arrival_rate=1_000, duration=10, read_share=1.0, keys=10, seed=1)
     capacity = Cache(max_items=10).capacity_for(reads_only)
     assert 8_000 < capacity < 8_000 / (1 - 50 / 10_000)
+
+
+def test_back_to_back_failures_count_hits_as_one_long_one():
+    # A failure that ends at 5 s and another that starts at 5 s leave the cache down (and
+    # emptied) from 2 s to 9 s, in the estimate as in a run.
+    arrivals = Workload(arrival_rate=100, duration=10, keys=5, seed=3).generate()
+    split = Cache(failures=((2.0, 5.0), (5.0, 9.0))).hits_in(arrivals)
+    assert split == Cache(failures=((2.0, 9.0),)).hits_in(arrivals)

@@ -2,6 +2,7 @@
 purges and versioned URLs after a deploy; an edge or the whole CDN failing; traffic and
 cost; bad input by name."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -129,14 +130,23 @@ def test_a_cdn_outage_sends_every_request_to_the_origin():
 def test_traffic_counts_bytes_from_the_edges_and_from_the_origin():
     cdn = Cdn(regions=(HERE,), origin=INSTANT_ORIGIN, ttl=60.0, mean_object_bytes=1e6)
     result = simulate(cdn, Workload(arrival_rate=100, requests=2_000, keys=50, seed=1))
-    sent = traffic(result, cdn, TransferPrices(edge_per_gb=0.1, origin_per_gb=0.2))
+    prices = TransferPrices(edge_per_gb=0.1, fill_per_gb=0.03, origin_per_gb=0.2,
+                            edge_per_10k_requests=0.01)
+    sent = traffic(result, cdn, prices)
     sizes = object_bytes(50, 1e6, 1)
     assert sent["origin_requests"] == 50  # one miss per object, then hits for 60 s
-    assert sent["origin_gb"] == pytest.approx(sizes.sum() / 1e9)
+    assert sent["fill_gb"] == sent["origin_gb"] == pytest.approx(sizes.sum() / 1e9)
+    assert sent["direct_gb"] == 0
     keys = result.requests["key"].to_numpy()
     assert sent["edge_gb"] == pytest.approx(sizes[keys].sum() / 1e9)
-    assert sent["cost"] == pytest.approx(0.1 * sent["edge_gb"] + 0.2 * sent["origin_gb"])
+    assert sent["cost"] == pytest.approx(0.1 * sent["edge_gb"] + 0.03 * sent["fill_gb"]
+                                         + 0.01 * 2_000 / 10_000)
     assert object_bytes(50, 1e6, 1).tolist() == sizes.tolist()  # seeded
+    direct = traffic(simulate(Cdn(regions=(HERE,), origin=INSTANT_ORIGIN, enabled=False),
+                              Workload(arrival_rate=100, requests=2_000, keys=50, seed=1)),
+                     cdn, prices)
+    assert direct["direct_gb"] == pytest.approx(sent["edge_gb"])
+    assert direct["cost"] == pytest.approx(0.2 * direct["direct_gb"])
 
 
 @pytest.mark.parametrize("make, name", [
@@ -221,3 +231,24 @@ def test_each_request_is_named_by_the_region_its_client_is_in():
     assert names.tolist() == ["a" if client < 2 else "b" for client in clients]
     through = result.requests["edge"].astype(str).to_numpy()
     assert (through == np.char.add("edge-", names.astype(str))).all()
+
+
+def test_edge_hits_are_the_edges_own_even_with_a_cache_behind_the_origin():
+    from labsupport import Cache
+    cdn = Cdn(regions=(Region("eu"),), origin=Cache(max_items=100), on_cdn=10, ttl=math.inf)
+    result = simulate(cdn, Workload(arrival_rate=100, duration=20, keys=50, seed=3))
+    requests = result.requests
+    sent = traffic(result, cdn)
+    assert sent["edge_hits"] == int((requests["server"].astype(str) == "edge-eu").sum())
+    assert sent["edge_hits"] < int(requests["hit"].sum())  # the cache's hits are not the edge's
+
+
+def test_the_capacity_estimate_empties_an_edge_that_fails():
+    # With instant fetches the estimate is the run's count exactly, failure included.
+    near = Region("a", edge_rtt=0.0, origin_rtt=0.0, edge_failures=((5.0, 6.0),))
+    cdn = Cdn(regions=(near,), origin=INSTANT_ORIGIN, ttl=math.inf)
+    workload = Workload(arrival_rate=200, duration=10, keys=50, seed=3)
+    estimate = cdn.hits_in(workload.generate())
+    assert estimate == int(simulate(cdn, workload).requests["hit"].sum())
+    assert estimate < Cdn(regions=(dataclasses.replace(near, edge_failures=()),),
+                          origin=INSTANT_ORIGIN, ttl=math.inf).hits_in(workload.generate())

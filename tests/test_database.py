@@ -222,3 +222,29 @@ def test_with_no_replica_to_promote_the_old_primary_comes_back_as_primary():
     assert (down["outcome"] == "failed").all() and len(down) > 100
     assert (after["outcome"] == "ok").all() and set(after["server"].astype(str)) == {"db-primary"}
     assert accounted(result)
+
+
+def test_a_replacement_never_copies_a_dead_primary():
+    # A replica comes back at 12 s while the primary (failed at 10 s) is down: it waits for
+    # the promotion at 20 s and copies the new primary, so the writes the promoted replica
+    # never received are still counted lost (they were, without the replica's failure).
+    workload = Workload(arrival_rate=200, duration=30, keys=20, read_share=0.5, seed=2)
+    alone = simulate(Database(replicas=2, mean_lag=2.0, primary_failures=((10.0, math.inf),)),
+                     workload)
+    with_replacement = simulate(Database(replicas=2, mean_lag=2.0,
+                                         primary_failures=((10.0, math.inf),),
+                                         replica_failures=((11.0, 12.0),)), workload)
+    assert alone.summary["lost"] > 50 and with_replacement.summary["lost"] > 50
+    ready = with_replacement.events[with_replacement.events["event"] == "ready"]
+    assert ready["time"].min() >= 20.0
+    assert accounted(with_replacement)
+
+
+def test_a_primary_back_within_the_detection_delay_is_back_without_a_failover():
+    database = Database(replicas=1, primary_failures=((10.0, 12.0),), detection_delay=5.0)
+    result = simulate(database, mix())
+    assert "promoted" not in set(result.events["event"])
+    written = writes(result)
+    assert (written.loc[written["arrival"] > 12.5, "outcome"] == "ok").all()
+    assert (written.loc[written["arrival"].between(10.01, 11.99), "outcome"] == "failed").all()
+    assert result.summary["lost"] == 0 and accounted(result)

@@ -165,18 +165,18 @@ class Cache:
         database service time later; but no queues (at overload, fewer misses than a run)."""
         store, hits, up = Store(self.max_items, self.policy, self.ttl), 0, True
         fetch_time = fetch_seconds(self.database)
-        events = []  # (moment, kind, key): 0 the cache fails, 1 it recovers, 2 a copy lands
-        for fail_at, recover_at in self.failures:
-            events += [(fail_at, 0, None), (recover_at, 1, None)]
+        events = []  # (moment, kind, key): 0 it recovers, 1 the cache fails, 2 a copy lands
+        for fail_at, recover_at in self.failures:  # (back at t before failing again at t)
+            events += [(fail_at, 1, None), (recover_at, 0, None)]
         heapq.heapify(events)
         for moment, key, write in zip(arrivals.time.tolist(), arrivals.key.tolist(),
                                       arrivals.is_write.tolist()):
             while events and events[0][0] <= moment:
                 at, kind, landed = heapq.heappop(events)
-                if kind == 0:
+                if kind == 1:
                     up = False
                     store.flush()
-                elif kind == 1:
+                elif kind == 0:
                     up = True
                 elif up:
                     store.set(landed, True, at)

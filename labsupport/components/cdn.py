@@ -123,7 +123,8 @@ class Cdn:
 
     def region_of(self, clients):
         """Each client's region (index into `regions`): clients 0, 1, 2... are split among
-        the regions in proportion to their shares, in order."""
+        the regions in proportion to their shares, in order. `clients`: all of a run's
+        requests' clients (the split counts clients up to the largest number among them)."""
         shares = np.array([region.share for region in self.regions])
         bounds = np.cumsum(shares / shares.sum())
         clients = np.asarray(clients)
@@ -150,12 +151,16 @@ class Cdn:
         ttl = None if self.ttl == math.inf else self.ttl
         edges = [Store(items, "lru", ttl) for _ in self.regions]
         regions = self.region_of(arrivals.client)
+        emptied = [0] * len(self.regions)  # each edge's failures that have emptied it
         hits = 0
         for moment, key, number in zip(arrivals.time.tolist(), arrivals.key.tolist(),
                                        regions.tolist()):
+            windows = self.regions[number].edge_failures
+            while emptied[number] < len(windows) and windows[emptied[number]][0] <= moment:
+                edges[number].flush()  # the edge failed since: it comes back empty
+                emptied[number] += 1
             if not self.enabled or (self.on_cdn is not None and key >= self.on_cdn) \
-                    or _down(self.failures, moment) \
-                    or _down(self.regions[number].edge_failures, moment):
+                    or _down(self.failures, moment) or _down(windows, moment):
                 continue
             if edges[number].get(key, moment) is None:
                 edges[number].set(key, True, moment)
@@ -262,7 +267,9 @@ class RunningCdn:
             self.log.event(self.env.now, name, "recovers")
 
     def cdn_fails(self):
-        """The whole CDN is down in each window: every user goes to the origin."""
+        """The whole CDN is down in each window: every user goes to the origin. (The edges
+        keep their copies through it, unlike an edge that fails alone and comes back empty;
+        a request already on its way to an edge is still answered there.)"""
         for fail_at, recover_at in self.spec.failures:
             yield self.env.timeout(fail_at - self.env.now)
             self.up = False
@@ -299,16 +306,19 @@ def regions_of(result, cdn):
 
 @dataclass(frozen=True)
 class TransferPrices:
-    """What sending data out costs, in dollars per GB (10^9 bytes): from the edges to the
-    users, and out of the origin (to the edges, or to the users themselves). Illustrative,
-    of the order of public list prices; put in the prices you pay."""
+    """What a CDN and an origin charge, in dollars: per GB (10^9 bytes) the edges send to
+    users, per GB of cache fill (origin to edge), per GB the origin sends to users directly,
+    and per 10,000 requests the edges answer. Illustrative, of the order of public list
+    prices, not any provider's: put in the prices you pay."""
 
-    edge_per_gb: float = 0.085
+    edge_per_gb: float = 0.08
+    fill_per_gb: float = 0.02
     origin_per_gb: float = 0.09
+    edge_per_10k_requests: float = 0.0075
 
     def __post_init__(self):
-        checks.non_negative("edge_per_gb", self.edge_per_gb, maximum=1e6)
-        checks.non_negative("origin_per_gb", self.origin_per_gb, maximum=1e6)
+        for name in ("edge_per_gb", "fill_per_gb", "origin_per_gb", "edge_per_10k_requests"):
+            checks.non_negative(name, getattr(self, name), maximum=1e6)
 
 
 def object_bytes(keys, mean_object_bytes, seed):
@@ -323,8 +333,9 @@ def object_bytes(keys, mean_object_bytes, seed):
 
 def traffic(result, cdn, prices=TransferPrices()):
     """What a run of `cdn` sent, and what it cost: requests the edges answered (hits) and
-    those the origin served; GB the edges sent to users and GB that left the origin; the
-    transfer cost at `prices`. Object sizes come from `object_bytes` with the run's seed."""
+    those the origin served; GB the edges sent to users, GB of cache fills (origin to edge)
+    and GB the origin sent to users directly; the cost at `prices`. Object sizes come from
+    `object_bytes` with the run's seed."""
     checks.instance("cdn", cdn, Cdn, "a Cdn")
     checks.instance("prices", prices, TransferPrices, "a TransferPrices")
     requests = checks.columns("result.requests", result.requests, "key", "hit", "edge",
@@ -334,10 +345,15 @@ def traffic(result, cdn, prices=TransferPrices()):
     served = requests[requests["outcome"] == OK]
     size = sizes[served["key"].to_numpy()]
     via_edge = (served["edge"] != "-").to_numpy()
-    hit = served["hit"].to_numpy()
+    # an edge's hit is answered by that edge (`hit` alone may be a cache's behind the origin)
+    hit = via_edge & (served["server"].astype(str) == served["edge"].astype(str)).to_numpy()
     edge_gb = size[via_edge].sum() / 1e9
-    origin_gb = size[~hit].sum() / 1e9
+    fill_gb = size[via_edge & ~hit].sum() / 1e9
+    direct_gb = size[~via_edge].sum() / 1e9
+    cost = (edge_gb * prices.edge_per_gb + fill_gb * prices.fill_per_gb
+            + direct_gb * prices.origin_per_gb
+            + via_edge.sum() / 10_000 * prices.edge_per_10k_requests)
     return {"requests": len(requests), "served": len(served), "edge_hits": int(hit.sum()),
             "origin_requests": int((~hit).sum()), "edge_gb": float(edge_gb),
-            "origin_gb": float(origin_gb),
-            "cost": float(edge_gb * prices.edge_per_gb + origin_gb * prices.origin_per_gb)}
+            "fill_gb": float(fill_gb), "direct_gb": float(direct_gb),
+            "origin_gb": float(fill_gb + direct_gb), "cost": float(cost)}

@@ -59,8 +59,10 @@ class Database:
     primary_failures: (fail_at, recover_at) pairs in seconds. At each fail_at the node
         that is primary then fails; `detection_delay` later the replica that received the
         most is promoted; at recover_at the failed node is back, as a replica copied from
-        the primary (inf: never back). With no replica in service at detection, no one is
-        promoted and the old primary comes back as primary at recover_at.
+        the primary (inf: never back). A primary back within `detection_delay` is back as
+        the primary, with no failover; with no replica in service at detection, no one is
+        promoted and the old primary comes back as primary at recover_at. A replica that
+        would come back while no primary is up waits for one.
     replica_failures: (fail_at, recover_at) pairs in seconds: at each fail_at the first
         replica in service fails; at recover_at it is back, copied from the primary.
     """
@@ -143,6 +145,7 @@ class RunningDatabase:
         self.own = {}          # (client, key) -> version of that client's last write
         self.wrote_at = {}     # client -> time of its last acknowledged write
         self.turn, self.epoch = 0, 0
+        self.waiting_replicas = 0  # replacements ready while no primary was up to copy from
         if spec.primary_failures:
             self.env.process(self.fail_over())
         if spec.replica_failures:
@@ -260,19 +263,34 @@ class RunningDatabase:
             for replica in self.replicas:
                 self.settle(replica)  # what it received by now it keeps; the rest never comes
                 self.on_the_way[replica].clear()
+            if recover_at <= fail_at + self.spec.detection_delay:
+                # back before anyone noticed: no failover; the replicas copy from it afresh
+                yield self.env.timeout(max(recover_at - self.env.now, 0.0))
+                self.back_as_primary(failed)
+                continue
             yield self.env.timeout(self.spec.detection_delay)
             live = [node for node in self.replicas if node.up]
             if live:
                 self.promote(min(live, key=lambda node: len(self.missing[node])))
+            for _ in range(self.waiting_replicas):  # replacements that waited for a primary
+                self.add_replica()
+            self.waiting_replicas = 0
             if recover_at == float("inf"):
                 return
             yield self.env.timeout(max(recover_at - self.env.now, 0.0))
-            if failed is self.primary:  # no one took over: it is back as the primary,
-                failed.recover()        # and the replicas copy from it afresh
-                for replica in self.replicas:
-                    self.resync(replica)
+            if failed is self.primary:  # no one took over: it is back as the primary
+                self.back_as_primary(failed)
             else:
                 self.add_replica()
+
+    def back_as_primary(self, node):
+        """The failed primary `node` is back as the primary; the replicas copy from it."""
+        node.recover()
+        for replica in self.replicas:
+            self.resync(replica)
+        for _ in range(self.waiting_replicas):
+            self.add_replica()
+        self.waiting_replicas = 0
 
     def promote(self, chosen):
         """`chosen` becomes the primary: acknowledged writes it never received are lost."""
@@ -304,7 +322,10 @@ class RunningDatabase:
             if recover_at == float("inf"):
                 return
             yield self.env.timeout(recover_at - self.env.now)
-            self.add_replica()
+            if self.primary.up:
+                self.add_replica()
+            else:  # nothing to copy from until a primary is back
+                self.waiting_replicas += 1
 
     def resync(self, replica):
         """`replica` takes a fresh copy of the primary: what the primary has, it has."""
