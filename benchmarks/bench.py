@@ -293,7 +293,7 @@ def main():
              f"\nciw / labsupport = {ciw_row['seconds'] / labsupport_row['seconds']:.1f}×."]
     lab_rows = []
     for path in sorted((HERE.parent / "labs").glob("*.ipynb")):
-        # The reality check measures real software for about two minutes by design; here it runs
+        # The reality check measures real software for about three minutes by design; here it runs
         # from its stored results, which times the lab's own code and its model panel.
         stored = {"ZTM_REALITY": "stored"} if path.stem == "reality" else {}
         total, reruns = labs.measure(path, stored)
@@ -303,13 +303,13 @@ def main():
     text += ["\n## Labs\n", "Full execution in a fresh kernel, and the slowest control panel's "
              "re-run at its default setting (median of 5). The reality check runs from its "
              "stored results here; live, it measures nginx, Redis and PostgreSQL for about "
-             "two minutes by design.\n",
+             "three minutes by design.\n",
              markdown(lab_rows, ["lab", "execution (s)", "control-panel re-run (s)"],
                       {"execution (s)": ".1f", "control-panel re-run (s)": ".3f"})]
     text += ["\n## Scale\n", "Each in a fresh process; peak memory is that process's "
              "maximum resident set; simulated_s, the simulated seconds the run spanned. The "
-             "runs marked 'limit' sit at the bounds of `labsupport/core/checks.py`, alone or two at "
-             "once.\n",
+             "runs marked 'limit' sit at the bounds of `labsupport/core/checks.py`, alone or "
+             "two at once.\n",
              markdown(scale_table(), ["run", "seconds", "peak_mib", "simulated_s", "ok"],
                       {"seconds": ".1f", "peak_mib": ",.0f", "simulated_s": ",.0f",
                        "ok": ","})]

@@ -252,3 +252,15 @@ def test_the_capacity_estimate_empties_an_edge_that_fails():
     assert estimate == int(simulate(cdn, workload).requests["hit"].sum())
     assert estimate < Cdn(regions=(dataclasses.replace(near, edge_failures=()),),
                           origin=INSTANT_ORIGIN, ttl=math.inf).hits_in(workload.generate())
+
+
+def test_traffic_of_one_region_and_an_unknown_region_by_name():
+    cdn = Cdn(regions=(Region("a"), Region("b")), origin=INSTANT_ORIGIN)
+    result = simulate(cdn, Workload(arrival_rate=100, requests=1_000, clients=10, keys=20,
+                                    seed=2))
+    both = traffic(result, cdn)
+    parts = [traffic(result, cdn, region=name) for name in ("a", "b")]
+    assert sum(part["requests"] for part in parts) == both["requests"]
+    assert sum(part["edge_gb"] for part in parts) == pytest.approx(both["edge_gb"])
+    with pytest.raises(ValueError, match="region"):
+        traffic(result, cdn, region="mars")

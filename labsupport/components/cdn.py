@@ -331,15 +331,19 @@ def object_bytes(keys, mean_object_bytes, seed):
     return np.maximum(np.round(sizes), 1.0)
 
 
-def traffic(result, cdn, prices=TransferPrices()):
+def traffic(result, cdn, prices=TransferPrices(), region=None):
     """What a run of `cdn` sent, and what it cost: requests the edges answered (hits) and
     those the origin served; GB the edges sent to users, GB of cache fills (origin to edge)
     and GB the origin sent to users directly; the cost at `prices`. Object sizes come from
-    `object_bytes` with the run's seed."""
+    `object_bytes` with the run's seed. region: the name of one region, to count only its
+    users' requests (None: everyone's)."""
     checks.instance("cdn", cdn, Cdn, "a Cdn")
     checks.instance("prices", prices, TransferPrices, "a TransferPrices")
     requests = checks.columns("result.requests", result.requests, "key", "hit", "edge",
-                              "outcome")
+                              "outcome", "client", "server")
+    if region is not None:
+        checks.one_of("region", region, tuple(r.name for r in cdn.regions))
+        requests = requests[regions_of(result, cdn) == region]
     keys = int(result.params.get("workload.keys", requests["key"].max() + 1))
     sizes = object_bytes(keys, cdn.mean_object_bytes, int(result.params.get("workload.seed", 0)))
     served = requests[requests["outcome"] == OK]

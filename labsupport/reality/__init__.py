@@ -10,6 +10,7 @@ This wing of the package keeps each job in its own file:
     loadgen.py      an open-loop load generator (Poisson moments, each request timed)
     lag.py          replication lag of Redis and PostgreSQL, each with one replica
     redis_cache.py  a Redis with a memory limit as a cache, beside the exact policies
+    edge_cache.py   nginx's proxy_cache as a CDN edge, beside λT / (1 + λT)
     model.py        what the model predicts for the bench, and its replays of a run
     experiments.py  calibration, latency at several loads, failover: measured and modelled
     session.py      each step live, or its stored results

@@ -16,10 +16,11 @@ import pandas as pd
 
 from ..core import checks
 
-COLUMNS = ["request", "planned", "sent", "latency", "status", "backend", "started", "drawn"]
+COLUMNS = ["request", "planned", "sent", "latency", "status", "backend", "started", "drawn",
+           "cache"]
 
 
-def load(port, arrival_rate, requests, seed=1, timeout=10.0, events=()):
+def load(port, arrival_rate, requests, seed=1, timeout=10.0, events=(), paths=None):
     """An open-loop load test: `requests` GETs at Poisson moments, `arrival_rate` per second.
 
     Each request is sent at its planned moment whether or not earlier ones have answered:
@@ -30,11 +31,16 @@ def load(port, arrival_rate, requests, seed=1, timeout=10.0, events=()):
     make the generator late), `latency` (from sent to the whole answer), `status` (0: no
     answer), `backend` (the upstream address nginx used; two when it retried), `started`
     (when the backend took it, by the backend's clock) and `drawn` (its drawn service time).
+    `cache` (what nginx's cache made of it, from an `X-Cache` header: HIT, MISS,
+    EXPIRED...; empty without one). `paths`: the path each request asks for (default "/").
     `attrs["began"]` is the start by `time.monotonic()`, to place other moments on it.
     """
     checks.positive("arrival_rate", arrival_rate)
     checks.count("requests", requests, minimum=1)
     checks.positive("timeout", timeout)
+    paths = ["/"] * requests if paths is None else list(checks.sequence("paths", paths))
+    if len(paths) != requests:
+        raise ValueError(f"paths must give one path per request ({requests}), got {len(paths)}")
     rng = random.Random(seed)
     planned, moment = [], 0.0
     for _ in range(requests):
@@ -45,7 +51,8 @@ def load(port, arrival_rate, requests, seed=1, timeout=10.0, events=()):
     try:
         with ThreadPoolExecutor(1) as thread:  # its own event loop, even inside Jupyter's
             began, rows = thread.submit(asyncio.run,
-                                        _send_all(port, planned, timeout, events)).result()
+                                        _send_all(port, planned, timeout, events,
+                                                  paths)).result()
     finally:
         if collecting:
             gc.enable()
@@ -54,7 +61,7 @@ def load(port, arrival_rate, requests, seed=1, timeout=10.0, events=()):
     return table
 
 
-async def _send_all(port, planned, timeout, events):
+async def _send_all(port, planned, timeout, events, paths):
     loop = asyncio.get_running_loop()
     began = loop.time()  # time.monotonic(): the same clock the backends stamp with
     for at, action in events:
@@ -62,11 +69,11 @@ async def _send_all(port, planned, timeout, events):
 
     async def one(number, at):
         sent = loop.time() - began
-        status, headers = await _get(port, timeout)
+        status, headers = await _get(port, timeout, paths[number])
         latency = loop.time() - began - sent
         started = float(headers.get("X-Started", "nan")) - began
         return (number, at, sent, latency, status, headers.get("X-Upstream", ""), started,
-                float(headers.get("X-Drawn", "nan")))
+                float(headers.get("X-Drawn", "nan")), headers.get("X-Cache", ""))
 
     requests = []
     for number, at in enumerate(planned):  # start each request at its moment
@@ -77,13 +84,13 @@ async def _send_all(port, planned, timeout, events):
     return began, await asyncio.gather(*requests)
 
 
-async def _get(port, timeout):
-    """One HTTP/1.0 GET; returns (status, headers), or (0, {}) with no answer."""
+async def _get(port, timeout, path="/"):
+    """One HTTP/1.0 GET of `path`; returns (status, headers), or (0, {}) with no answer."""
     writer = None
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection("127.0.0.1", port), timeout)
-        writer.write(b"GET / HTTP/1.0\r\nHost: bench\r\n\r\n")
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n".encode())
         answer = await asyncio.wait_for(reader.read(), timeout)
         head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
         headers = dict(line.split(": ", 1) for line in head[1:] if ": " in line)

@@ -22,6 +22,7 @@ import pandas as pd
 from ..core import checks
 from .experiments import calibrate, failover, latency_at_loads
 from .nginx import nginx_binary
+from .edge_cache import edge_hit_ratios
 from .redis_cache import hit_ratios
 from .lag import postgres_bin, postgres_lag, redis_lag
 from .model import Calibration
@@ -54,7 +55,7 @@ def machine():
             "postgresql": version([str(postgres_bin() or "postgres") + "/postgres", "-V"])}
 
 
-STEPS = ("calibration", "latency", "failover", "replication", "cache")
+STEPS = ("calibration", "latency", "failover", "replication", "cache", "edge")
 
 
 class Session:
@@ -99,8 +100,10 @@ class Session:
             result = failover(self.results["calibration"])
         elif step == "replication":
             result = pd.DataFrame([redis_lag(), postgres_lag()])
-        else:
+        elif step == "cache":
             result = hit_ratios()
+        else:
+            result = edge_hit_ratios()
         self.results[step] = result
         if self.save_to:
             self.save(self.save_to)
