@@ -30,7 +30,7 @@ from ..core.simulate import simulate
 from ..core.workload import Workload, zipf_popularity
 from ..theory import ttl_hit_ratio
 from .loadgen import load
-from .nginx import nginx_command, nginx_version
+from .nginx import nginx_command, nginx_conf, nginx_version
 from .processes import free_port, make_folder, start, stop
 
 ORIGIN_SERVICE = 0.001  # seconds the origin backend takes per request, on average
@@ -41,17 +41,7 @@ def edge_config(folder, port, origin_port, ttl):
     answer with status 200 is kept `ttl` whole seconds (`proxy_cache_valid`), and each
     answer says what the cache did (`X-Cache: $upstream_cache_status`)."""
     checks.count("ttl", ttl, minimum=1, maximum=3600)
-    temp = " ".join(f"{kind}_temp_path {folder}/{kind};"
-                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return f"""daemon off;
-worker_processes 1;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log error;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    {temp}
-    proxy_cache_path {folder}/cache levels=1:2 keys_zone=edge:10m inactive=1h
+    return nginx_conf(folder, f"""    proxy_cache_path {folder}/cache levels=1:2 keys_zone=edge:10m inactive=1h
                      use_temp_path=off;
     server {{
         listen 127.0.0.1:{port};
@@ -61,9 +51,7 @@ http {{
             proxy_cache_valid 200 {ttl}s;
             add_header X-Cache $upstream_cache_status always;
         }}
-    }}
-}}
-"""
+    }}""")
 
 
 def measure_edge(ttl, rate, requests, keys, skew, seed):

@@ -29,17 +29,7 @@ def nginx_config(folder, port, backend_ports, policy, health_checks, retries, fa
     max_fails = 1 if health_checks else 0  # 0 turns the checks off
     servers = "\n".join(f"        server 127.0.0.1:{backend} max_fails={max_fails} "
                         f"fail_timeout={fail_timeout}s;" for backend in backend_ports)
-    temp = " ".join(f"{kind}_temp_path {folder}/{kind};"
-                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    return f"""daemon off;
-worker_processes 1;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log error;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    {temp}
-    upstream backends {{
+    return nginx_conf(folder, f"""    upstream backends {{
         {POLICIES[policy]}
 {servers}
     }}
@@ -51,7 +41,24 @@ http {{
             proxy_connect_timeout 2s;
             add_header X-Upstream $upstream_addr always;
         }}
-    }}
+    }}""")
+
+
+def nginx_conf(folder, http):
+    """A whole nginx.conf for a run in `folder`: one worker process in the foreground, its
+    pid, error log and temporary files in `folder`, no access log, and `http` (the server
+    blocks) inside its http block."""
+    temp = " ".join(f"{kind}_temp_path {folder}/{kind};"
+                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    return f"""daemon off;
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log error;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    {temp}
+{http}
 }}
 """
 
