@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from ..core import checks
 from ..core.log import OK
+from ..core.simulate import outages
 from .server import Server
 
 POLICIES = ("lru", "lfu", "fifo")
@@ -217,7 +218,7 @@ class RunningCache:
         self.trip = spec.server.mean_service_time  # mean seconds from a commit to the cache
         self.up = True
         if spec.failures:
-            self.env.process(self.fail_and_recover())
+            self.env.process(outages(self.env, spec.failures, self.fail, self.recover))
 
     def accept(self, rid, reply):
         """Reads ask the cache first; misses and writes go to the database. Each copy of a
@@ -268,15 +269,12 @@ class RunningCache:
         """The version of `key` in the database at `moment`: the writes committed by then."""
         return bisect.bisect_right(self.commits.get(key, ()), moment)
 
-    def fail_and_recover(self):
-        """Down at each fail_at (its contents lost), back and empty at each recover_at."""
-        for fail_at, recover_at in self.spec.failures:
-            yield self.env.timeout(fail_at - self.env.now)
-            self.up = False
-            self.store.flush()
-            self.log.event(self.env.now, "cache", "fails")
-            if recover_at == math.inf:
-                return
-            yield self.env.timeout(recover_at - self.env.now)
-            self.up = True
-            self.log.event(self.env.now, "cache", "recovers")
+    def fail(self):
+        """Down (its contents lost) until it recovers, empty."""
+        self.up = False
+        self.store.flush()
+        self.log.event(self.env.now, "cache", "fails")
+
+    def recover(self):
+        self.up = True
+        self.log.event(self.env.now, "cache", "recovers")

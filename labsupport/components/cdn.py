@@ -32,6 +32,7 @@ import numpy as np
 
 from ..core import checks
 from ..core.log import OK
+from ..core.simulate import outages
 from .cache import Store
 from .server import Server
 
@@ -198,9 +199,12 @@ class RunningCdn:
             self.origin = sim.tier(spec.origin)
         for number, region in enumerate(spec.regions):
             if region.edge_failures:
-                self.env.process(self.edge_fails(number, region.edge_failures))
+                self.env.process(outages(self.env, region.edge_failures,
+                                         lambda n=number: self.set_edge(n, False),
+                                         lambda n=number: self.set_edge(n, True)))
         if spec.failures:
-            self.env.process(self.cdn_fails())
+            self.env.process(outages(self.env, spec.failures, lambda: self.set_cdn(False),
+                                     lambda: self.set_cdn(True)))
         if spec.deploys:
             self.env.process(self.deploy())
 
@@ -252,33 +256,20 @@ class RunningCdn:
             self.edges[number].set(key, version, self.env.now)
         reply(rid, outcome)
 
-    def edge_fails(self, number, windows):
-        """Edge `number` is down in each window, and comes back empty."""
-        name = f"edge-{self.spec.regions[number].name}"
-        for fail_at, recover_at in windows:
-            yield self.env.timeout(fail_at - self.env.now)
-            self.edge_up[number] = False
+    def set_edge(self, number, up):
+        """Edge `number` goes down (emptied) or comes back."""
+        self.edge_up[number] = up
+        if not up:
             self.edges[number].flush()
-            self.log.event(self.env.now, name, "fails")
-            if recover_at == math.inf:
-                return
-            yield self.env.timeout(recover_at - self.env.now)
-            self.edge_up[number] = True
-            self.log.event(self.env.now, name, "recovers")
+        name = f"edge-{self.spec.regions[number].name}"
+        self.log.event(self.env.now, name, "recovers" if up else "fails")
 
-    def cdn_fails(self):
-        """The whole CDN is down in each window: every user goes to the origin. (The edges
-        keep their copies through it, unlike an edge that fails alone and comes back empty;
-        a request already on its way to an edge is still answered there.)"""
-        for fail_at, recover_at in self.spec.failures:
-            yield self.env.timeout(fail_at - self.env.now)
-            self.up = False
-            self.log.event(self.env.now, self.spec.name, "fails")
-            if recover_at == math.inf:
-                return
-            yield self.env.timeout(recover_at - self.env.now)
-            self.up = True
-            self.log.event(self.env.now, self.spec.name, "recovers")
+    def set_cdn(self, up):
+        """The whole CDN goes down or comes back. (The edges keep their copies through it,
+        unlike an edge that fails alone; a request already on its way to an edge is still
+        answered there.)"""
+        self.up = up
+        self.log.event(self.env.now, self.spec.name, "recovers" if up else "fails")
 
     def deploy(self):
         """At each deploy every object changes; a purge reaches the edges later."""

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..core import checks
 from ..core.log import CODE, DROPPED, FAILED, IN_FLIGHT, OK, TIMED_OUT
+from ..core.simulate import outages
 
 STILL_OPEN = CODE[IN_FLIGHT]  # a request's outcome code until it ends
 
@@ -170,7 +171,7 @@ class RunningServer:
         self.serving_until = [0.0] * spec.workers  # when each worker's service ends
         sim.log.busy_time[spec.name] = self.busy_until
         if spec.failures:
-            self.env.process(self.fail_and_recover())
+            self.env.process(outages(self.env, spec.failures, self.fail, self.recover))
 
     def accept(self, rid, reply):
         """A request arrives: fail it if down, start it on a free worker, queue it or drop it."""
@@ -247,16 +248,6 @@ class RunningServer:
         self.behind.accept(rid, answered)
         if self.spec.call_timeout is not None and self.jobs[worker] is job:
             self.env.timeout(self.spec.call_timeout).callbacks.append(too_late)
-
-    def fail_and_recover(self):
-        """Its own failures: down at each fail_at, back at each recover_at."""
-        for fail_at, recover_at in self.spec.failures:
-            yield self.env.timeout(fail_at - self.env.now)
-            self.fail()
-            if recover_at == float("inf"):
-                return
-            yield self.env.timeout(recover_at - self.env.now)
-            self.recover()
 
     def fail(self):
         """It goes down: every request inside fails, and arrivals fail until it recovers."""

@@ -169,6 +169,18 @@ def _garbage_collector_paused():
             gc.enable()
 
 
+def outages(env, windows, fail, recover):
+    """A simpy process for a component's failures: `fail()` at each fail_at, `recover()` at
+    each recover_at of the (fail_at, recover_at) `windows` (recover_at inf: never back)."""
+    for fail_at, recover_at in windows:
+        yield env.timeout(fail_at - env.now)
+        fail()
+        if recover_at == float("inf"):
+            return
+        yield env.timeout(recover_at - env.now)
+        recover()
+
+
 def _arrive(env, entry, gaps, end):
     """Hand each request to the system when it arrives, then wait for the next one; its
     answer ends it (`end`). Each arrival is one timer, whose callback is `arrive`."""
