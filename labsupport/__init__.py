@@ -6,7 +6,7 @@ workload)`. The result holds one row per request and a summary. The package has
 one folder per layer (the design note in the simulation appendix says why):
 
     core/         workloads, the run loop, the request log, metrics, sweeps, checks
-    components/   server, balancer, cache, database, clients, cdn
+    components/   server, balancer, cache, database, clients, cdn, autoscaler
     theory/       closed forms drawn beside the simulation; uptime; prices
     page/         charts, control panels, offline rendering
     reality/      real nginx, Redis and PostgreSQL beside the model

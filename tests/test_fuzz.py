@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from labsupport import (Balancer, Cache, Cdn, Clients, Database, Region, Server, Trace, Workload,
                         simulate, theory)
+from labsupport.components.autoscaler import Autoscaler, Schedule
 from labsupport.components.balancer import POLICIES, RunningBalancer
 from labsupport.components.cache import Store, replay
 from labsupport.core.log import OUTCOMES
@@ -258,10 +259,24 @@ def stacks(draw):
     web = Server(workers=count(1, 6), mean_service_time=real(0.001, 0.01), name="web",
                  calls=tier, blocking=blocking,
                  call_timeout=pick(None, real(0.005, 0.5)) if blocking else None,
-                 queue_limit=pick(None, count(0, 30)), failures=draw(valid_failures()))
-    system = Balancer.of(count(1, 4), web, policy=pick(*POLICIES[:3]),
+                 queue_limit=pick(None, count(0, 30)), failures=draw(valid_failures()),
+                 keeps_sessions=pick(True, False))
+    servers = count(1, 4)
+    scaling = pick(None, "schedule", "autoscaler")
+    if scaling == "schedule":
+        scaling = Schedule(tuple(sorted(draw(st.lists(st.tuples(st.floats(0, 8),
+                                                                st.integers(1, 5)),
+                                                      min_size=1, max_size=3)))),
+                           boot_time=real(0, 1))
+    elif scaling == "autoscaler":
+        period = real(0.05, 1)
+        scaling = Autoscaler(target_utilisation=real(0.1, 0.9), period=period,
+                             window=period * count(1, 3), delay=real(0, 1),
+                             boot_time=real(0, 1), min_servers=1,
+                             max_servers=count(servers, 6), cool_down=real(0, 2))
+    system = Balancer.of(servers, web, policy=pick(*POLICIES[:3], "sticky"),
                          retries=pick(True, False),
-                         health_check_interval=pick(None, real(0.05, 1)))
+                         health_check_interval=pick(None, real(0.05, 1)), scaling=scaling)
     if pick(True, False):  # a CDN in front, its edges failing too
         regions = tuple(Region(f"r{i}", share=real(0.1, 1), edge_rtt=real(0, 0.05),
                                origin_rtt=real(0, 0.3), edge_failures=draw(valid_failures()))
@@ -282,7 +297,12 @@ def stacks(draw):
 @given(stacks(), st.builds(Workload, arrival_rate=st.floats(10, 400),
                            duration=st.floats(0.5, 8), read_share=st.floats(0, 1),
                            keys=st.integers(1, 200), key_skew=st.floats(0, 1.5),
-                           clients=st.integers(1, 20), seed=st.integers(0, 2**32)))
+                           clients=st.integers(1, 20), seed=st.integers(0, 2**32),
+                           client_skew=st.floats(0, 2),
+                           rate_profile=st.one_of(st.none(), st.lists(
+                               st.tuples(st.floats(0, 8), st.floats(0, 1)), min_size=1,
+                               max_size=4, unique_by=lambda point: point[0]).map(
+                                   sorted).map(tuple))))
 def test_every_request_through_a_composed_stack_ends_exactly_once(system, workload):
     check_result(simulate(system, workload), len(workload.generate()))
 

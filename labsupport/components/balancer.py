@@ -3,19 +3,26 @@
 Picture the host at the door of a busy restaurant. Guests arrive at one door;
 the host walks each to a table with a free waiter, following a rule: take the
 waiters in turn (round robin), pick one at random, pick the least busy (least
-connections), or glance at two at random and take the less busy of those (two
-choices). Every few seconds the host looks round the room (a health check); a
-waiter who has not answered `unhealthy_after_checks` looks in a row is taken off the
-rota until he answers again. A guest sent to a waiter who has just collapsed is
+connections), glance at two at random and take the less busy of those (two
+choices), or seat each regular at their own waiter (sticky). Every few seconds the host
+looks round the room (a health check); a waiter who has not answered
+`unhealthy_after_checks` looks in a row is taken off the rota until he answers again. A guest sent to a waiter who has just collapsed is
 turned away, or, with `retries`, walked once to the next waiter on the rota.
+
+When the evening rush comes, the manager calls in more waiters, who take a while to
+arrive (`scaling`: an `Autoscaler` or a `Schedule`); when it ends, a waiter sent home
+first finishes serving his tables (draining), and his regulars lose what he remembered
+of them (sessions kept in a server's memory).
 
 `Balancer` holds the parameters and the servers behind it; `Balancer.build(sim)`
 makes a `RunningBalancer` whose `accept()` picks a server for each request.
 Each policy is one short method of `RunningBalancer`.
 """
 
+import bisect
 import dataclasses
 import math
+import zlib
 from dataclasses import dataclass
 
 from ..core import checks
@@ -23,7 +30,9 @@ from ..core.log import FAILED
 from .server import Server
 
 POLICIES = ("round_robin", "random", "least_connections", "two_choices",
-            "weighted_round_robin")
+            "weighted_round_robin", "sticky")
+RING_POINTS = 160  # points per server on the sticky policy's hash ring, as nginx's
+#                    `hash ... consistent` places (ngx_http_upstream_hash_module.c)
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,12 @@ class Balancer:
     health_check_interval: seconds between checks; None turns health checks off.
     unhealthy_after_checks: failed checks in a row before a server is taken out.
     retries: send a request that a server failed to the next server in rotation, once.
+    policy "sticky": each user goes to the server its user number hashes to on a ring
+        (consistent hashing, like nginx's `hash $cookie_... consistent`); while that
+        server is out of rotation, to the next server on the ring.
+    scaling: an `Autoscaler` or a `Schedule` that adds and removes servers during the
+        run; `servers` are then the fleet at the start, and the servers it adds are
+        copies of the first one (without its failures).
     """
 
     servers: tuple
@@ -43,6 +58,7 @@ class Balancer:
     unhealthy_after_checks: int = 3
     retries: bool = False
     name: str = "balancer"
+    scaling: object = None
 
     def __post_init__(self):
         servers = checks.sequence("servers", self.servers, maximum=checks.MAX_SERVERS)
@@ -74,6 +90,32 @@ class Balancer:
                      maximum=checks.MAX_CHECKS)
         checks.flag("retries", self.retries)
         checks.text("name", self.name)
+        if self.scaling is not None:
+            if not callable(getattr(self.scaling, "run", None)) or not hasattr(
+                    self.scaling, "max_servers"):
+                raise ValueError(f"scaling must be an Autoscaler or a Schedule, "
+                                 f"got {checks.shown(self.scaling)}")
+            lowest = getattr(self.scaling, "min_servers", 1)
+            highest = getattr(self.scaling, "min_servers", None) and self.scaling.max_servers
+            if len(servers) < lowest or (highest and len(servers) > highest):
+                raise ValueError(f"servers (the fleet at the start) must number from "
+                                 f"{lowest} to {highest} (the autoscaler's min_servers to "
+                                 f"max_servers), got {len(servers)}")
+
+    @property
+    def all_servers(self):
+        """Every server the balancer may send to in a run: `servers`, and with `scaling`
+        the copies of the first one it may add, up to its `max_servers`."""
+        if self.scaling is None:
+            return self.servers
+        first = self.servers[0]
+        base = first.tier or first.name
+        taken = {server.name for server in self.servers}
+        names = (f"{base}-{number}" for number in range(1, 2 * checks.MAX_SERVERS + 1))
+        spares = [name for name in names if name not in taken]
+        return self.servers + tuple(
+            dataclasses.replace(first, name=name, tier=base, failures=())
+            for name in spares[:max(self.scaling.max_servers - len(self.servers), 0)])
 
     @classmethod
     def of(cls, count, server=Server(), **options):
@@ -90,8 +132,9 @@ class Balancer:
 
     def capacity_for(self, workload):
         """Requests per second the servers can finish together with this workload's mix,
-        perfectly balanced, and no more than the tiers they call can (each counted once)."""
-        own = sum(server.own_capacity_for(workload) for server in self.servers)
+        perfectly balanced, and no more than the tiers they call can (each counted once).
+        With `scaling`: its largest fleet."""
+        own = sum(server.own_capacity_for(workload) for server in self.all_servers)
         behind = {server.calls for server in self.servers if server.calls is not None}
         return min([own, *(tier.capacity_for(workload) for tier in behind)])
 
@@ -103,15 +146,24 @@ class RunningBalancer:
     """A `Balancer` taking part in one run."""
 
     def __init__(self, spec, sim):
-        looks = len(spec.servers) * len(sim.arrivals)
+        looks = len(spec.all_servers) * len(sim.arrivals)
         if looks > checks.MAX_LOOKS:
             raise ValueError(f"servers * requests (a request may look at every server) must "
                              f"be at most {checks.MAX_LOOKS:,}, got {looks:,}")
         self.spec, self.env, self.log = spec, sim.env, sim.log
         self.place = sim.log.place(spec.name, workers=0)
-        self.servers = [server.build(sim) for server in spec.servers]
+        self.servers = [server.build(sim) for server in spec.all_servers]
         self.position = {server: i for i, server in enumerate(self.servers)}
-        self.in_rotation = list(self.servers)  # the servers the balancer sends to
+        self.fleet = self.servers[:len(spec.servers)]  # the servers in service
+        self.in_rotation = list(self.fleet)  # the servers the balancer sends to
+        self.booting, self.draining = [], []  # servers on their way in, and out
+        self.measured = {server: (0.0, 0.0) for server in self.fleet}  # see utilisation
+        self.clients = sim.clients if spec.policy == "sticky" else None
+        self.ring = sorted((zlib.crc32(f"{server.spec.name}#{point}".encode()), i)
+                           for i, server in enumerate(self.servers)
+                           for point in range(RING_POINTS))
+        self.ring_points = [point for point, _ in self.ring]
+        self.sticky_to = {}  # user -> server, while the rotation stays as it is
         self.rng = sim.random(spec.name)
         self.turn = 0
         self.weight = dict(zip(self.servers, spec.weights or [1.0] * len(self.servers)))
@@ -119,6 +171,11 @@ class RunningBalancer:
         self.pick = getattr(self, spec.policy)
         if spec.health_check_interval is not None:
             self.env.process(self.health_checks())
+        if spec.scaling is not None:
+            for server in self.fleet:
+                self.log.event(0.0, server.spec.name, "launched")
+                self.log.event(0.0, server.spec.name, "in service")
+            self.env.process(spec.scaling.run(self.env, self))
 
     def accept(self, rid, reply):
         """Send request `rid` to the server the policy picks among those in rotation."""
@@ -126,7 +183,8 @@ class RunningBalancer:
             self.log.where[rid] = self.log.ended_by[rid] = self.place
             reply(rid, FAILED)
             return
-        server = self.pick(self.in_rotation)
+        server = (self.sticky(self.in_rotation, self.clients[rid]) if self.clients is not None
+                  else self.pick(self.in_rotation))
         server.accept(rid, lambda rid, outcome: self.answered(server, rid, outcome, reply))
 
     def answered(self, server, rid, outcome, reply):
@@ -177,6 +235,19 @@ class RunningBalancer:
         self.credit[chosen] -= sum(self.weight[server] for server in candidates)
         return chosen
 
+    def sticky(self, candidates, client):
+        """The user's own server: the first point on the hash ring at or after the user's
+        hash whose server is among `candidates` (nginx's `hash ... consistent`)."""
+        if client not in self.sticky_to:
+            chosen = set(candidates)
+            start = bisect.bisect_left(self.ring_points, zlib.crc32(f"user-{client}".encode()))
+            for step in range(len(self.ring)):
+                server = self.servers[self.ring[(start + step) % len(self.ring)][1]]
+                if server in chosen:
+                    break
+            self.sticky_to[client] = server
+        return self.sticky_to[client]
+
     # --- health checks -----------------------------------------------------------
 
     def health_checks(self):
@@ -185,7 +256,7 @@ class RunningBalancer:
         again. Checks that could change nothing are skipped, not ticked through (see
         `next_check`), so this costs work per failure, not per second of the run."""
         interval = self.spec.health_check_interval
-        failed_checks, check = dict.fromkeys(self.servers, 0), 0
+        failed_checks, check = dict.fromkeys(self.servers, 0), 0  # servers in service only
         while (check := self.next_check(check, failed_checks)) is not None:
             yield self.env.timeout(check * interval - self.env.now)
             self.check_servers(failed_checks)
@@ -193,7 +264,7 @@ class RunningBalancer:
     def check_servers(self, failed_checks):
         """One health check of every server: count its failed checks in a row; take it out
         at `unhealthy_after_checks`, bring it back when it answers."""
-        for server in self.servers:
+        for server in self.fleet:
             failed_checks[server] = 0 if server.up else failed_checks[server] + 1
             if failed_checks[server] == self.spec.unhealthy_after_checks:
                 self.set_rotation(server, False, "taken out")
@@ -208,7 +279,7 @@ class RunningBalancer:
         it is up, or its recovery if it is down and out. A check that finds nothing to do
         just decides again from there."""
         interval, now, due = self.spec.health_check_interval, self.env.now, []
-        for server in self.servers:
+        for server in self.fleet:
             out = server not in self.in_rotation
             if 0 < failed_checks[server] < self.spec.unhealthy_after_checks or server.up == out:
                 return check + 1
@@ -223,4 +294,61 @@ class RunningBalancer:
         """Put `server` in or out of rotation, keeping the servers' order."""
         keep = [s for s in self.servers if (s in self.in_rotation) or s is server]
         self.in_rotation = keep if included else [s for s in keep if s is not server]
+        self.sticky_to.clear()  # users may now belong elsewhere
         self.log.event(self.env.now, server.spec.name, event)
+
+    # --- adding and removing servers (what `scaling` calls) -------------------------
+
+    def launch(self, boot_time):
+        """Start a spare server: it boots for `boot_time` seconds, then joins the fleet and
+        the rotation. Returns False when every server is already in use."""
+        spares = [server for server in self.servers if server not in self.fleet
+                  and server not in self.booting and server not in self.draining]
+        if not spares:
+            return False
+        server = spares[0]
+        self.booting.append(server)
+        self.log.event(self.env.now, server.spec.name, "launched")
+
+        def booted(_):
+            self.booting.remove(server)
+            self.fleet.append(server)
+            self.measured[server] = (self.env.now, server.busy_until(self.env.now))
+            self.set_rotation(server, True, "in service")
+
+        self.env.timeout(boot_time).callbacks.append(booted)
+        return True
+
+    def retire(self):
+        """Take the newest server out of the fleet and the rotation at once; it finishes
+        every request it holds (draining), then leaves, losing the sessions it keeps."""
+        server = self.fleet.pop()
+        self.draining.append(server)
+        if server in self.in_rotation:
+            self.set_rotation(server, False, "draining")
+        else:
+            self.log.event(self.env.now, server.spec.name, "draining")
+
+        def drained():
+            server.when_idle = None
+            self.draining.remove(server)
+            self.log.drop_sessions(server.place, "left the fleet")
+            self.log.event(self.env.now, server.spec.name, "left the fleet")
+
+        if server.in_system() == 0:
+            drained()
+        else:
+            server.when_idle = drained
+
+    def utilisation(self):
+        """The fleet's worker-seconds spent serving, and in service, since the last call (or
+        since each server joined): what an autoscaler measures (their ratio is the
+        utilisation)."""
+        now, busy, capacity = self.env.now, 0.0, 0.0
+        for server in self.fleet:
+            since, busy_then = self.measured[server]
+            busy_now = server.busy_until(now)
+            busy += busy_now - busy_then
+            capacity += (now - since) * server.spec.workers
+            self.measured[server] = (now, busy_now)
+        return busy, capacity

@@ -75,6 +75,10 @@ class Server:
         `timed_out` (None: for as long as it takes).
     tier: the name of the tier this server belongs to, for the request log's time per
         tier (default: its own name; a balancer's copies share their original name).
+    keeps_sessions: True, it keeps the session of each user it serves in its own memory
+        (a web server with local sessions, or a session store): the session is lost when
+        it fails or leaves the fleet, or when its user is sent to another server that
+        keeps sessions (they must log in again there). Counted in `Result.sessions_lost`.
     """
 
     workers: int = 1
@@ -89,6 +93,7 @@ class Server:
     blocking: bool = True
     call_timeout: float | None = None
     tier: str | None = None
+    keeps_sessions: bool = False
 
     def __post_init__(self):
         checks.count("workers", self.workers, maximum=checks.MAX_WORKERS)
@@ -116,6 +121,7 @@ class Server:
                                  f"blocking={self.blocking!r}")
         if self.tier is not None:
             checks.text("tier", self.tier)
+        checks.flag("keeps_sessions", self.keeps_sessions)
 
     @property
     def capacity(self):
@@ -167,6 +173,8 @@ class RunningServer:
         self.free = list(range(spec.workers))  # the idle workers
         self.jobs = [None] * spec.workers      # each worker's (worker, rid, reply, arrived)
         self.up = True
+        self.clients = sim.clients if spec.keeps_sessions else None  # each request's user
+        self.when_idle = None  # called when it has nothing left to do (a balancer draining it)
         self.busy = 0.0        # seconds of service its workers took on, summed
         self.serving_until = [0.0] * spec.workers  # when each worker's service ends
         sim.log.busy_time[spec.name] = self.busy_until
@@ -213,6 +221,8 @@ class RunningServer:
         if self.jobs[worker] is not job:
             return
         self.time_here[rid] += self.env.now - arrived
+        if self.clients is not None:
+            self.log.keep_session(self.clients[rid], self.place)
         if self.behind is None:
             reply(rid, OK)
         elif not self.spec.blocking:  # hand it on; the answer goes straight back
@@ -229,6 +239,8 @@ class RunningServer:
         else:
             self.jobs[worker] = None
             self.free.append(worker)
+            if self.when_idle is not None and len(self.free) == len(self.jobs):
+                self.when_idle()
 
     def call(self, worker, rid, reply):
         """Call the tier behind, holding `worker`, and answer with its answer: at most
@@ -265,6 +277,10 @@ class RunningServer:
             self.serving_until[worker] = min(self.serving_until[worker], now)
             self.free.append(worker)
             self.end(job[1], job[2], FAILED)
+        if self.clients is not None:
+            self.log.drop_sessions(self.place, "failed")
+        if self.when_idle is not None:
+            self.when_idle()
 
     def recover(self):
         self.up = True

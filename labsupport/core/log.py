@@ -66,6 +66,9 @@ class RequestLog:
         self.time_in = {}            # tier -> seconds each request spent in it (queue and
         #                              service, of every copy a client sent; not the time
         #                              it waited on tiers behind)
+        self.session_at = {}         # user -> place holding their session (servers that
+        #                              keep sessions in their own memory)
+        self.sessions_lost = []      # (time, place, sessions, why): users logged out
         self.requests = n            # how many requests the workload made
         self.ended = 0               # how many of them have an outcome
 
@@ -101,6 +104,30 @@ class RequestLog:
         self.ended += 1
         if self.ended == self.requests and self.when_all_ended:
             self.when_all_ended()
+
+    def keep_session(self, client, place):
+        """`place` served user `client` and keeps their session from now on. A user whose
+        session another place holds must log in again here: that session is lost to them."""
+        holder = self.session_at.get(client)
+        if holder != place:
+            if holder is not None:
+                self.sessions_lost.append((self.clock.now, self.places[holder], 1, "moved"))
+            self.session_at[client] = place
+
+    def drop_sessions(self, place, why):
+        """`place` loses every session it holds (it failed, or left the fleet): its users
+        are logged out. Returns how many."""
+        users = [client for client, holder in self.session_at.items() if holder == place]
+        for client in users:
+            del self.session_at[client]
+        if users:
+            self.sessions_lost.append((self.clock.now, self.places[place], len(users), why))
+        return len(users)
+
+    def sessions_lost_frame(self):
+        """Sessions lost as a table: time (seconds), server, sessions, why ("failed", "left
+        the fleet", or "moved": its user was sent to another server)."""
+        return pd.DataFrame(self.sessions_lost, columns=["time", "server", "sessions", "why"])
 
     def event(self, time, component, what):
         """Something happened to a component at `time` (seconds): it failed, recovered..."""

@@ -14,7 +14,9 @@ than its capacity is marked `unstable` in the summary (its queue grows for as
 long as traffic lasts, so its latency has no steady state to report). For a server that
 holds its workers while it waits on a tier behind, `capacity_for` is only an upper bound
 (its workers are also busy waiting), so such a run can be overloaded without the flag:
-watch its latency and what is still in flight.
+watch its latency and what is still in flight. With traffic that changes over time
+(`Workload.rate_profile`) the offered load is the peak's: a run is marked unstable when its
+busiest moment asks more than the system's largest fleet can do.
 
 `system` is any tier (a `Server`, a `Balancer`, a `Database`, a `Cache`, `Clients`...):
 a frozen dataclass with `capacity_for(workload)`, the requests per second it can finish
@@ -117,6 +119,7 @@ class Result:
     params: dict
     end_time: float
     events: pd.DataFrame  # time, component, event: failures, recoveries, health checks
+    sessions_lost: pd.DataFrame = None  # time, server, sessions, why: users logged out
 
     def row(self):
         """Parameters and summary in one flat dict: one row of a sweep table."""
@@ -150,9 +153,11 @@ def simulate(system, workload, drain_time=None):
     busy = {name: busy_until(env.now) for name, busy_until in log.busy_time.items()}
     summary = summarise(requests, log.workers, env.now, workload.arrival_rate,
                         system.capacity_for(workload), arrivals.end, busy)
+    sessions_lost = log.sessions_lost_frame()
+    summary["sessions_lost"] = int(sessions_lost["sessions"].sum())
     params = {**_flat("system", system), **_flat("workload", workload)}
     return Result(requests=requests, summary=summary, params=params, end_time=env.now,
-                  events=log.events_frame())
+                  events=log.events_frame(), sessions_lost=sessions_lost)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,14 @@ compared on exactly the same traffic.
 
 Each stream (gaps, sizes, kinds, keys, clients) has its own generator, spawned from the
 seed, so changing the read share does not change the arrival times.
+
+Traffic that changes over the day (`rate_profile`) is drawn by *thinning*: first the
+arrivals of a steady stream at the highest rate, `arrival_rate`, exactly as without a
+profile; then each one is kept with probability rate(t) / arrival_rate, by a draw of its
+own. What is kept is exactly a Poisson process whose rate follows the profile (Lewis and
+Shedler, 1979), and common random numbers hold as far as thinning allows: the same seed
+gives the same candidate moments at every profile, and a profile that is higher everywhere
+keeps every request a lower one kept, and more.
 """
 
 from dataclasses import dataclass
@@ -33,6 +41,75 @@ def zipf_popularity(keys, skew):
     skew = checks.non_negative("skew", skew, maximum=checks.MAX_SKEW)
     weights = np.exp(-skew * np.log(np.arange(1, keys + 1)))
     return (weights / weights.sum()).tolist()
+
+
+def day_profile(trough_share=0.25, peak_hour=20.0, points_per_hour=4):
+    """A day of traffic as a `rate_profile` table: (seconds, share of the peak) every
+    1 / `points_per_hour` hour from 0 to 24 h, a smooth wave lowest 12 hours from
+    `peak_hour`, at `trough_share`, and 1 at `peak_hour` (a cosine: one peak a day)."""
+    checks.share("trough_share", trough_share)
+    checks.non_negative("peak_hour", peak_hour, maximum=24)
+    checks.count("points_per_hour", points_per_hour, maximum=60)
+    hours = np.linspace(0, 24, 24 * points_per_hour + 1)
+    wave = (1 + np.cos(2 * np.pi * (hours - peak_hour) / 24)) / 2
+    return tuple((float(hour * 3600), float(trough_share + (1 - trough_share) * height))
+                 for hour, height in zip(hours, wave))
+
+
+def with_spike(profile, start, duration, share=1.0):
+    """`profile` (a table) with a flash spike: at least `share` of the peak from `start`
+    for `duration` seconds, stepping up and down at once (a sale, a link on a front page)."""
+    profile = checked_profile(profile)
+    checks.non_negative("start", start, maximum=checks.MAX_TIME)
+    checks.positive("duration", duration, maximum=checks.MAX_TIME)
+    checks.share("share", share)
+    end = start + duration
+    before = [(time, rate) for time, rate in profile if time < start]
+    inside = [(time, max(rate, share)) for time, rate in profile if start < time < end]
+    after = [(time, rate) for time, rate in profile if time > end]
+    edges = [(start, profile_share(profile, start, before_step=True)), (start, max(
+        profile_share(profile, start), share))] + inside + [
+        (end, max(profile_share(profile, end, before_step=True), share)),
+        (end, profile_share(profile, end))]
+    return tuple(before + edges + after)
+
+
+def checked_profile(profile):
+    """A rate table checked: (seconds, share) pairs, times increasing (two points at one
+    time make a step), shares between 0 and 1. Returned as a tuple of float pairs."""
+    points = checks.sequence("rate_profile", profile, maximum=100_000)
+    if not points:
+        raise ValueError("rate_profile must be a non-empty table of (seconds, share of "
+                         "arrival_rate) points, or a function of time, got ()")
+    table = []
+    for point in points:
+        if isinstance(point, (str, bytes)) or not hasattr(point, "__len__") or len(point) != 2:
+            raise ValueError(f"rate_profile must be (seconds, share) pairs, "
+                             f"got {checks.shown(point)}")
+        table.append((checks.non_negative("rate_profile: time", point[0],
+                                          maximum=checks.MAX_TIME),
+                      checks.share("rate_profile: share", point[1])))
+    times = [time for time, _ in table]
+    if any(later < earlier for earlier, later in zip(times, times[1:])) or any(
+            a == b == c for a, b, c in zip(times, times[1:], times[2:])):
+        raise ValueError(f"rate_profile's times must increase (at most two points at one "
+                         f"time, a step), got {checks.shown(times)}")
+    return tuple(table)
+
+
+def profile_share(profile, time, before_step=False):
+    """The share of the peak a checked table gives at `time` (an array of times, or
+    one): straight lines between its points, flat before the first and after the last;
+    at a step, the later point (or the earlier with `before_step`)."""
+    times, shares = (np.array(column, dtype=float) for column in zip(*profile))
+    at = np.asarray(time, dtype=float)
+    left = np.searchsorted(times, at, side="left" if before_step else "right") - 1
+    i = np.clip(left, 0, len(times) - 1)
+    j = np.minimum(i + 1, len(times) - 1)
+    span = times[j] - times[i]
+    slope = np.divide(shares[j] - shares[i], span, out=np.zeros_like(span), where=span > 0)
+    value = np.where(left < 0, shares[0], shares[i] + slope * (at - times[i]))
+    return float(value) if value.ndim == 0 else value
 
 
 @dataclass(frozen=True)
@@ -59,8 +136,15 @@ class Workload:
     `read_share` is the share of requests that are reads; `keys` how many
     distinct items they ask about, key k with a share proportional to
     1 / (k + 1) ** `key_skew` (Zipf; 0 is uniform); `clients` how many users send
-    them (uniformly). With `own_keys`, each user reads and writes only their own
-    item (a profile, say): key = client. `seed` fixes every draw.
+    them, user c with a share proportional to 1 / (c + 1) ** `client_skew` (0: all
+    alike; above 0 a few heavy users send most). With `own_keys`, each user reads and
+    writes only their own item (a profile, say): key = client. `seed` fixes every draw.
+
+    rate_profile: traffic that changes over time, as shares of `arrival_rate` (which is
+    then the highest rate): a table of (seconds, share) points joined by straight lines
+    (two points at one time make a step; see `day_profile` and `with_spike`), or a
+    function of time returning a share between 0 and 1 (defined at module level if the
+    workload goes to a sweep's worker processes). Needs `duration`.
     """
 
     arrival_rate: float = 50.0
@@ -72,6 +156,8 @@ class Workload:
     clients: int = 1
     own_keys: bool = False
     seed: int = 1
+    client_skew: float = 0.0
+    rate_profile: object = None
 
     def __post_init__(self):
         rate = checks.positive("arrival_rate", self.arrival_rate, maximum=checks.MAX_RATE)
@@ -100,20 +186,52 @@ class Workload:
         checks.count("clients", self.clients, maximum=checks.MAX_CLIENTS)
         checks.flag("own_keys", self.own_keys)
         checks.count("seed", self.seed, minimum=0, maximum=checks.MAX_SEED)
+        checks.non_negative("client_skew", self.client_skew, maximum=checks.MAX_SKEW)
+        if self.rate_profile is not None:
+            if self.duration is None:
+                raise ValueError("rate_profile needs duration (seconds > 0), not requests: "
+                                 "the profile says when requests come, not how many")
+            if not callable(self.rate_profile):
+                object.__setattr__(self, "rate_profile", checked_profile(self.rate_profile))
+
+    def rate_at(self, times):
+        """Requests per second the workload sends at each of `times` (seconds)."""
+        times = np.atleast_1d(np.asarray(times, dtype=float))
+        return self.arrival_rate * self._shares(times)
+
+    def _shares(self, times):
+        """The profile's share of the peak at each of `times` (1 without a profile)."""
+        if self.rate_profile is None:
+            return np.ones(len(times))
+        if callable(self.rate_profile):
+            shares = np.array([self.rate_profile(time) for time in times.tolist()], float)
+        else:
+            shares = profile_share(self.rate_profile, times)
+        bad = ~((shares >= 0) & (shares <= 1))
+        if bad.any():
+            raise ValueError(f"rate_profile must give a share between 0 and 1 at every time, "
+                             f"got {checks.shown(shares[bad][0])} at "
+                             f"{times[bad][0]:g} s")
+        return shares
 
     def generate(self):
         """Draw the requests: an `Arrivals` with one entry per request."""
-        gaps_rng, size_rng, kind_rng, key_rng, client_rng = (
+        gaps_rng, size_rng, kind_rng, key_rng, client_rng, thinning_rng = (
             np.random.default_rng(stream)
-            for stream in np.random.SeedSequence(self.seed).spawn(5))
+            for stream in np.random.SeedSequence(self.seed).spawn(6))
         if self.requests is not None:
             gap = gaps_rng.standard_exponential(self.requests) / self.arrival_rate
         else:
             gap = self._gaps_within(gaps_rng)
         time = np.cumsum(gap)  # adds in order, as the simulation clock does
+        if self.rate_profile is not None:  # thinning: keep each with probability share(t)
+            time = time[thinning_rng.random(len(time)) < self._shares(time)]
+            gap = np.diff(time, prepend=0.0)
+            time = np.cumsum(gap)
         n = len(gap)
         end = self.duration if self.duration is not None else float(time[-1])
-        client = client_rng.integers(0, self.clients, n)
+        client = (client_rng.integers(0, self.clients, n) if self.client_skew == 0
+                  else self._by_popularity(client_rng, n, self.clients, self.client_skew))
         return Arrivals(
             gap=gap,
             time=time,
@@ -125,11 +243,15 @@ class Workload:
         )
 
     def _keys(self, rng, n):
-        """Keys by Zipf popularity: the same uniform draws at every skew (inverse CDF)."""
-        shares = np.array(zipf_popularity(self.keys, self.key_skew))
-        cumulative = np.cumsum(shares)
-        return np.minimum(np.searchsorted(cumulative, rng.random(n), side="right"),
-                          self.keys - 1)
+        """Keys by Zipf popularity."""
+        return self._by_popularity(rng, n, self.keys, self.key_skew)
+
+    @staticmethod
+    def _by_popularity(rng, n, count, skew):
+        """`n` draws of 0 .. count-1 by Zipf popularity: the same uniform draws at every
+        skew (inverse CDF)."""
+        cumulative = np.cumsum(zipf_popularity(count, skew))
+        return np.minimum(np.searchsorted(cumulative, rng.random(n), side="right"), count - 1)
 
     def _gaps_within(self, rng):
         """Gaps of the arrivals in [0, duration): draw in chunks until past the end."""
