@@ -179,6 +179,11 @@ def test_every_chart_helper_gives_a_spec_vega_can_draw():
     assert renders(charts.timeline(over_time(result.requests, 1.0), events=[(5, "fails")]))
     assert renders(charts.latency_distribution(result.requests))
     assert renders(charts.latency_cdf({"one": result.requests, "two": result.requests}))
+    over = charts.as_series(over_time(result.requests, 1.0)[["time", "p50", "p99"]].assign(
+        design="one"), ["p50", "p99"], series="measure")
+    assert renders(charts.panels_over_time(over, "time", "design", "time (s)"))
+    assert renders(charts.panels_over_time(over.assign(knob=1.0), "time", "design", "t",
+                                           controls=[("knob", "knob", "radio")]))
 
 
 def test_sweep_puts_labels_beside_each_row():
@@ -187,6 +192,22 @@ def test_sweep_puts_labels_beside_each_row():
     table = sweep(runs, executor=False)
     assert table["design"].tolist() == ["1 workers", "2 workers"]
     assert table.columns[0] == "design"
+
+
+def worked_out_in_the_run(result):
+    """A `keep` function (module level, so worker processes can find it)."""
+    return {"served_twice": 2 * int(result.summary["ok"]), "rows": len(result.requests)}
+
+
+def test_sweep_keeps_what_a_function_works_out_from_each_result_where_it_ran():
+    runs = [(Server(workers=w), Workload(arrival_rate=60, requests=300, seed=3))
+            for w in (1, 2)]
+    pooled = sweep(runs, keep=worked_out_in_the_run)
+    serial = sweep(runs, keep=worked_out_in_the_run, executor=False)
+    pd.testing.assert_frame_equal(pooled, serial)
+    assert pooled["served_twice"].tolist() == [600, 600] and (pooled["rows"] == 300).all()
+    with pytest.raises(ValueError, match="keep"):
+        sweep(runs, keep="timeline")
 
 
 def test_log_scale_bars_have_a_visible_height():

@@ -7,7 +7,9 @@ for more waiters: as many as would bring the utilisation back to the target
 (`ceil(in service * utilisation / target)`, what clouds call *target tracking*). The call
 takes `delay` seconds to go through, and a new waiter needs `boot_time` seconds to arrive
 and start. When every look over the window was below the target, she sends the newest
-waiters home the same way: each finishes his tables first. After any change she waits
+waiters home the same way, after `scale_in_window` seconds of looks below the target
+(by default the same window; a longer one keeps her from sending home a waiter she will
+need again in five minutes): each finishes his tables first. After any change she waits
 `cool_down` seconds before deciding again, and she never has fewer than `min_servers` or
 more than `max_servers`.
 
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import checks
+from ..core.metrics import over_time
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,9 @@ class Autoscaler:
 
     target_utilisation: the share of their time the servers should spend serving.
     period: seconds between measurements; window: seconds of measurements that must all
-    be above (or all below) the target before it acts (a whole number of periods).
+    be above the target before it adds servers (a whole number of periods);
+    scale_in_window: seconds of measurements that must all be below it before it removes
+    servers (None: `window`).
     delay: seconds from deciding to a server being launched (or starting to drain);
     boot_time: seconds a launched server takes to start serving.
     min_servers, max_servers: the fleet's bounds; cool_down: seconds after a change
@@ -51,15 +56,19 @@ class Autoscaler:
     min_servers: int = 1
     max_servers: int = 10
     cool_down: float = 300.0
+    scale_in_window: float | None = None
 
     def __post_init__(self):
         checks.open_share("target_utilisation", self.target_utilisation)
         checks.positive("period", self.period, maximum=checks.MAX_TIME)
-        checks.positive("window", self.window, maximum=checks.MAX_TIME)
-        periods = self.window / self.period
-        if abs(periods - round(periods)) > 1e-9 or round(periods) < 1:
-            raise ValueError(f"window must be a whole number of periods ({self.period:g} s), "
-                             f"got {self.window!r}")
+        for name in ("window", "scale_in_window"):
+            value = getattr(self, name)
+            if value is None and name == "scale_in_window":
+                continue
+            periods = checks.positive(name, value, maximum=checks.MAX_TIME) / self.period
+            if abs(periods - round(periods)) > 1e-9 or round(periods) < 1:
+                raise ValueError(f"{name} must be a whole number of periods "
+                                 f"({self.period:g} s), got {value!r}")
         checks.non_negative("delay", self.delay, maximum=checks.MAX_TIME)
         checks.non_negative("boot_time", self.boot_time, maximum=checks.MAX_TIME)
         checks.count("min_servers", self.min_servers, maximum=checks.MAX_SERVERS)
@@ -71,29 +80,43 @@ class Autoscaler:
 
     def run(self, env, balancer):
         """The autoscaler's loop (a simpy process), acting on a `RunningBalancer`."""
-        looks = deque(maxlen=round(self.window / self.period))  # (busy, in service) seconds
+        out_looks = round(self.window / self.period)
+        in_looks = round((self.scale_in_window or self.window) / self.period)
+        looks = deque(maxlen=max(out_looks, in_looks))  # (busy, in service) worker-seconds
         pending = []  # changes decided but not yet made (during `delay`)
         quiet_until = 0.0
         while True:
             yield env.timeout(self.period)
             looks.append(balancer.utilisation())
-            if len(looks) < looks.maxlen or env.now < quiet_until:
+            if env.now < quiet_until:
                 continue
-            utilisations = [busy / capacity if capacity else 0.0 for busy, capacity in looks]
-            workers = np.mean([server.spec.workers for server in balancer.fleet])
-            busy_servers = sum(busy for busy, _ in looks) / self.window / workers
-            wanted = math.ceil(busy_servers / self.target_utilisation)
-            wanted = min(max(wanted, self.min_servers), self.max_servers)
             counted = len(balancer.fleet) + len(balancer.booting) + sum(pending)
-            rising = min(utilisations) > self.target_utilisation and wanted > counted
-            falling = max(utilisations) < self.target_utilisation and wanted < counted
-            if not (rising or falling):
+            rising = self.wanted(balancer, list(looks)[-out_looks:], out_looks, above=True)
+            falling = self.wanted(balancer, list(looks)[-in_looks:], in_looks, above=False)
+            if rising is not None and rising > counted:
+                wanted = rising
+            elif falling is not None and falling < counted:
+                wanted = falling
+            else:
                 continue
             pending.append(wanted - counted)
             env.timeout(self.delay, wanted - counted).callbacks.append(
                 lambda timer: change_fleet(balancer, timer.value, pending, self.boot_time))
             quiet_until = env.now + self.cool_down
             looks.clear()  # the next decision is made on what follows this one
+
+    def wanted(self, balancer, looks, needed, above):
+        """Servers that would bring the `looks` to the target, if there are `needed` of
+        them and all are above it (`above`) or all below; else None."""
+        if len(looks) < needed:
+            return None
+        utilisations = [busy / capacity if capacity else 0.0 for busy, capacity in looks]
+        target = self.target_utilisation
+        if not (min(utilisations) > target if above else max(utilisations) < target):
+            return None
+        workers = np.mean([server.spec.workers for server in balancer.fleet])
+        busy_servers = sum(busy for busy, _ in looks) / (len(looks) * self.period) / workers
+        return min(max(math.ceil(busy_servers / target), self.min_servers), self.max_servers)
 
 
 @dataclass(frozen=True)
@@ -172,3 +195,39 @@ def server_hours(events, end):
     """Hours of servers paid for over a run, from its events up to `end` (seconds)."""
     fleet = fleet_over_time(events, end)
     return float((fleet["paid"].iloc[:-1] * np.diff(fleet["time"])).sum() / 3600)
+
+
+def scaling_report(result, bin_seconds=60.0):
+    """What a fleet did over a run, in a few numbers and small tables (for `sweep(keep=)`):
+    `server_hours` paid, scaling `actions` (servers launched or sent to drain after the
+    start), `changes` (those events and the servers coming into service: time, server,
+    event), and `timeline`, one row per `bin_seconds` of arrivals: `time` (the bin's start,
+    seconds), `load` (requests per second that arrived), `dropped` (requests turned away),
+    `servers` (in service, on average over the bin) and `p99` (seconds, of requests that
+    arrived in it and were served)."""
+    checks.positive("bin_seconds", bin_seconds, maximum=checks.MAX_TIME)
+    events, end = result.events, result.end_time
+    fleet = fleet_over_time(events, end)
+    bins = over_time(result.requests, bin_seconds)
+    starts = bins["time"].to_numpy(float)
+    times, serving = fleet["time"].to_numpy(), fleet["in_service"].to_numpy(float)
+    area = np.concatenate([[0.0], np.cumsum(serving[:-1] * np.diff(times))])
+
+    def served_by(moment):  # server-seconds in service from 0 to `moment`
+        i = np.searchsorted(times, moment, side="right") - 1
+        return area[i] + serving[i] * (moment - times[i])
+
+    edges = np.minimum(np.append(starts, starts[-1] + bin_seconds) if len(starts) else [], end)
+    timeline = pd.DataFrame({
+        "time": starts,
+        "load": bins.drop(columns=["time", "p50", "p99", "mean"]).sum(axis=1).to_numpy()
+        / bin_seconds,
+        "dropped": bins["dropped"].to_numpy(),
+        "servers": np.diff(served_by(edges)) / np.maximum(np.diff(edges), 1e-12),
+        "p99": bins["p99"].to_numpy()})
+    changes = events[(events["time"] > 0) & events["event"].isin(
+        ["launched", "in service", "draining", "left the fleet"])].rename(
+        columns={"component": "server"}).reset_index(drop=True)
+    actions = int(changes["event"].isin(["launched", "draining"]).sum())
+    return {"server_hours": server_hours(events, end), "actions": actions,
+            "changes": changes, "timeline": timeline}

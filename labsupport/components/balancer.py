@@ -21,8 +21,8 @@ Each policy is one short method of `RunningBalancer`.
 
 import bisect
 import dataclasses
+import hashlib
 import math
-import zlib
 from dataclasses import dataclass
 
 from ..core import checks
@@ -33,6 +33,13 @@ POLICIES = ("round_robin", "random", "least_connections", "two_choices",
             "weighted_round_robin", "sticky")
 RING_POINTS = 160  # points per server on the sticky policy's hash ring, as nginx's
 #                    `hash ... consistent` places (ngx_http_upstream_hash_module.c)
+
+
+def ring_hash(text):
+    """A well-mixed 32-bit hash of `text` (from MD5, as ketama's ring does). nginx takes CRC32
+    of the cookie, whose session ids are random; the model's users are numbered 0, 1, 2...,
+    which CRC32 would bunch together on the ring."""
+    return int.from_bytes(hashlib.md5(text.encode()).digest()[:4], "big")
 
 
 @dataclass(frozen=True)
@@ -159,7 +166,7 @@ class RunningBalancer:
         self.booting, self.draining = [], []  # servers on their way in, and out
         self.measured = {server: (0.0, 0.0) for server in self.fleet}  # see utilisation
         self.clients = sim.clients if spec.policy == "sticky" else None
-        self.ring = sorted((zlib.crc32(f"{server.spec.name}#{point}".encode()), i)
+        self.ring = sorted((ring_hash(f"{server.spec.name}#{point}"), i)
                            for i, server in enumerate(self.servers)
                            for point in range(RING_POINTS))
         self.ring_points = [point for point, _ in self.ring]
@@ -240,7 +247,7 @@ class RunningBalancer:
         hash whose server is among `candidates` (nginx's `hash ... consistent`)."""
         if client not in self.sticky_to:
             chosen = set(candidates)
-            start = bisect.bisect_left(self.ring_points, zlib.crc32(f"user-{client}".encode()))
+            start = bisect.bisect_left(self.ring_points, ring_hash(f"user-{client}"))
             for step in range(len(self.ring)):
                 server = self.servers[self.ring[(start + step) % len(self.ring)][1]]
                 if server in chosen:

@@ -39,16 +39,20 @@ def _ignore_interrupts():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _row(run):
+def _row(run, keep=None):
     system, workload, *labels = run
-    return {**(labels[0] if labels else {}), **simulate(system, workload).row()}
+    result = simulate(system, workload)
+    return {**(labels[0] if labels else {}), **result.row(), **(keep(result) if keep else {})}
 
 
-def sweep(runs, executor=None):
+def sweep(runs, executor=None, keep=None):
     """Simulate every (system, workload) pair; one row per run, in the order given.
 
     A run may carry a third item, a dict of labels (such as {"design": "scale up"}),
-    which become columns of its row."""
+    which become columns of its row. keep: a function of a run's `Result` returning a
+    dict of more columns, worked out where the run ran (so a worker process sends back a
+    small table, not every request); defined in a module, not in a notebook, so that worker
+    processes can find it."""
     runs = list(checks.sequence("runs", runs))
     for run in runs:
         if not isinstance(run, tuple) or len(run) not in (2, 3) or (
@@ -58,8 +62,11 @@ def sweep(runs, executor=None):
     if executor not in (None, False) and not callable(getattr(executor, "map", None)):
         raise ValueError(f"executor must be None, False or an executor with map(), "
                          f"got {executor!r}")
+    if keep is not None and not callable(keep):
+        raise ValueError(f"keep must be a function of a Result, got {checks.shown(keep)}")
+    row = functools.partial(_row, keep=keep)
     if executor is False or len(runs) == 1:
-        rows = [_row(run) for run in runs]
+        rows = [row(run) for run in runs]
     else:
-        rows = list((executor or shared_pool()).map(_row, runs))
+        rows = list((executor or shared_pool()).map(row, runs))
     return pd.DataFrame(rows)

@@ -144,6 +144,28 @@ def bars(table, category, value, series, category_title, value_title, controls=(
                           params)
 
 
+def panels_over_time(table, x, series, x_title, controls=(), height=110):
+    """One small panel per `measure` (the table's `measure` column, its `value` column on the
+    y axis), stacked over one time axis, one colour per `series`: a fleet's load, servers
+    and latency read together, with optional kernel-free controls."""
+    checks.columns("table", table, x, "measure", "value", series)
+    params = _controls(table, controls)
+    names = list(pd.unique(table[series]))
+    colour = alt.Color(f"{series}:N", title=series, legend=alt.Legend(orient="top"),
+                       scale=alt.Scale(domain=names, range=PALETTE[:len(names)]))
+    panels = []
+    for number, measure in enumerate(pd.unique(table["measure"])):
+        last = number == table["measure"].nunique() - 1
+        chart = alt.Chart(table[table["measure"] == measure]).mark_line().encode(
+            alt.X(f"{x}:Q", title=x_title if last else None,
+                  axis=alt.Axis(labels=last, ticks=last)),
+            alt.Y("value:Q", title=measure), colour,
+            tooltip=[f"{series}:N", alt.Tooltip(f"{x}:Q", format=",.4~g"),
+                     alt.Tooltip("value:Q", title=measure, format=",.3~g")])
+        panels.append(_filtered(chart, params).properties(width=WIDTH, height=height))
+    return _with_controls(alt.vconcat(*panels, spacing=6), params)
+
+
 def time_by_tier(table, category, category_title, controls=()):
     """Where the time goes: for each `category` (a design, a load...), a bar of the mean
     latency of served requests, stacked by the tier it was spent in (the summary's
