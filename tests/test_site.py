@@ -166,7 +166,8 @@ def test_lab_pages_launch_in_binder_jupyterlab_and_offer_the_notebook(site, page
 CHAPTERS_WITH_LABS = {"single-server": "single-server", "database-tier": "database-tier",
                       "scaling": "scaling",
                       "load-balancer": "load-balancer", "replication": "database",
-                      "cache": "cache", "cdn": "cdn", "reality": "reality"}
+                      "cache": "cache", "cdn": "cdn", "stateless": "stateless",
+                      "reality": "reality"}
 
 
 @pytest.mark.parametrize("chapter, lab", CHAPTERS_WITH_LABS.items())
