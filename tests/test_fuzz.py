@@ -515,8 +515,8 @@ print(json.dumps({"panels": len(panels), "failures": failures}))
 
 @pytest.mark.skipif(PROFILE != "thorough", reason="executes every lab: run it with "
                     "HYPOTHESIS_PROFILE=thorough (CI runs each lab at most twice)")
-@pytest.mark.parametrize("lab", ["cache", "database", "database-tier", "load-balancer",
-                                 "scaling", "single-server"])
+@pytest.mark.parametrize("lab", ["cache", "cdn", "database", "database-tier", "load-balancer",
+                                 "scaling", "single-server", "stateless"])
 def test_every_control_panel_draws_at_any_setting_of_its_knobs(lab):
     import json
 
