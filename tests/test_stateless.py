@@ -139,6 +139,22 @@ def test_sticky_loses_the_failed_servers_sessions_and_a_shared_store_none():
     assert accounted(sticky) and accounted(shared)
 
 
+def test_a_sticky_retry_goes_where_the_ring_will_send_the_user_so_no_one_moves_twice():
+    # retries on: a request that meets the failed server before the balancer takes it out
+    # goes to the next server on the user's ring, where the user's later requests go too
+    servers = (WEB, WEB, failing(WEB, 30.0), WEB)
+    result = simulate(Balancer(servers=servers, policy="sticky", retries=True), USERS)
+    log = rows(result)
+    held = set(log.loc[(log["server"] == "web-3") & (log["finish"] <= 30), "client"])
+    assert result.sessions_lost["why"].tolist() == ["failed"]
+    assert result.summary["sessions_lost"] == len(held) > 60
+    retried = log[log["retried"]]
+    assert len(retried) > 0 and (retried["outcome"] == "ok").all()
+    after = log[log["arrival"] > 40].groupby("client")["server"].first()
+    assert all(after[client] == server for client, server
+               in retried.groupby("client")["server"].last().items() if client in after)
+
+
 def test_a_failed_store_loses_every_session_it_holds():
     store = Server(workers=4, mean_service_time=0.0005, name="session-store",
                    keeps_sessions=True, failures=((30, math.inf),))

@@ -199,7 +199,7 @@ class RunningBalancer:
         it once on the next server; else pass the answer on."""
         if (outcome == FAILED and self.spec.retries and not self.log.retried[rid]
                 and self.log.ended_by[rid] == server.place):
-            next_server = self.next_after(server)
+            next_server = self.next_after(server, rid)
             if next_server is not None:
                 self.log.retried[rid] = True
                 next_server.accept(rid, lambda rid, outcome: self.answered(
@@ -207,9 +207,12 @@ class RunningBalancer:
                 return
         reply(rid, outcome)
 
-    def next_after(self, server):
-        """The next server in rotation after `server` (what nginx's proxy_next_upstream tries)."""
+    def next_after(self, server, rid):
+        """The next server in rotation after `server` (what nginx's proxy_next_upstream tries):
+        with the sticky policy, the next on the user's ring."""
         others = [s for s in self.in_rotation if s is not server]
+        if self.clients is not None:
+            return self.on_ring(others, self.clients[rid]) if others else None
         later = [s for s in others if self.position[s] > self.position[server]]
         return (later or others or [None])[0]
 
@@ -246,14 +249,17 @@ class RunningBalancer:
         """The user's own server: the first point on the hash ring at or after the user's
         hash whose server is among `candidates` (nginx's `hash ... consistent`)."""
         if client not in self.sticky_to:
-            chosen = set(candidates)
-            start = bisect.bisect_left(self.ring_points, ring_hash(f"user-{client}"))
-            for step in range(len(self.ring)):
-                server = self.servers[self.ring[(start + step) % len(self.ring)][1]]
-                if server in chosen:
-                    break
-            self.sticky_to[client] = server
+            self.sticky_to[client] = self.on_ring(candidates, client)
         return self.sticky_to[client]
+
+    def on_ring(self, candidates, client):
+        """The first of `candidates` on the ring at or after the user's point."""
+        chosen = set(candidates)
+        start = bisect.bisect_left(self.ring_points, ring_hash(f"user-{client}"))
+        for step in range(len(self.ring)):
+            server = self.servers[self.ring[(start + step) % len(self.ring)][1]]
+            if server in chosen:
+                return server
 
     # --- health checks -----------------------------------------------------------
 

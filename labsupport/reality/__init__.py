@@ -11,6 +11,8 @@ This wing of the package keeps each job in its own file:
     lag.py          replication lag of Redis and PostgreSQL, each with one replica
     redis_cache.py  a Redis with a memory limit as a cache, beside the exact policies
     edge_cache.py   nginx's proxy_cache as a CDN edge, beside λT / (1 + λT)
+    session_backend.py  a backend that keeps sessions, in memory or in Redis (a script)
+    sticky.py       sticky sessions against a session store: kill a backend, count logouts
     model.py        what the model predicts for the bench, and its replays of a run
     experiments.py  calibration, latency at several loads, failover: measured and modelled
     session.py      each step live, or its stored results

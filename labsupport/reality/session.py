@@ -26,6 +26,7 @@ from .edge_cache import edge_hit_ratios
 from .redis_cache import hit_ratios
 from .lag import postgres_bin, postgres_lag, redis_lag
 from .model import Calibration
+from .sticky import session_loss
 
 
 def missing():
@@ -55,7 +56,7 @@ def machine():
             "postgresql": version([str(postgres_bin() or "postgres") + "/postgres", "-V"])}
 
 
-STEPS = ("calibration", "latency", "failover", "replication", "cache", "edge")
+STEPS = ("calibration", "latency", "failover", "replication", "cache", "edge", "sessions")
 
 
 class Session:
@@ -102,8 +103,10 @@ class Session:
             result = pd.DataFrame([redis_lag(), postgres_lag()])
         elif step == "cache":
             result = hit_ratios()
-        else:
+        elif step == "edge":
             result = edge_hit_ratios()
+        else:
+            result = session_loss()
         self.results[step] = result
         if self.save_to:
             self.save(self.save_to)
