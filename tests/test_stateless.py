@@ -52,18 +52,30 @@ def test_a_profile_as_a_function_draws_the_same_requests_as_the_same_table():
 
 
 def test_a_higher_profile_keeps_every_request_a_lower_one_kept():
-    # common random numbers through thinning: the same candidates and the same draws
-    low = Workload(arrival_rate=50, duration=4000, rate_profile=PROFILE, seed=5).generate()
+    # common random numbers through thinning: the same candidates and the same draws, so a
+    # request kept by both profiles is the same request (size, kind, key, user)
+    options = dict(arrival_rate=50, duration=4000, seed=5, keys=100, key_skew=1.0,
+                   clients=300, client_skew=0.5, read_share=0.8)
+    low = Workload(rate_profile=PROFILE, **options).generate()
     higher = tuple((time, min(1.0, share + 0.1)) for time, share in PROFILE)
-    high = Workload(arrival_rate=50, duration=4000, rate_profile=higher, seed=5).generate()
+    high = Workload(rate_profile=higher, **options).generate()
     assert set(low.time.tolist()) < set(high.time.tolist())
+    shared = np.isin(high.time, low.time)
+    for column in ("size", "is_write", "key", "client"):
+        assert np.array_equal(getattr(high, column)[shared], getattr(low, column))
     flat = Workload(arrival_rate=50, duration=4000, seed=5).generate()
     assert set(high.time.tolist()) < set(flat.time.tolist())
 
 
+RECORDED_TIMES = [0.336531, 0.657823, 0.773432]
+RECORDED_CLIENTS = [4, 1, 2, 3, 0, 4, 2, 1]
+
+
 def test_without_a_profile_and_without_skew_the_draws_are_what_they_were():
-    # the same seed, the same users: recorded before this issue (first 8 of seed 11)
+    # the same seed, the same users: recorded at 4cc0e33, before profiles and skewed users
     arrivals = Workload(arrival_rate=10, duration=50, clients=5, seed=11).generate()
+    assert arrivals.time[:3].round(6).tolist() == RECORDED_TIMES
+    assert arrivals.client[:8].tolist() == RECORDED_CLIENTS
     again = Workload(arrival_rate=10, duration=50, clients=5, seed=11,
                      rate_profile=((0, 1.0),)).generate()
     assert np.array_equal(arrivals.time, again.time)
@@ -196,8 +208,9 @@ def test_a_schedule_adds_servers_after_their_boot_and_counts_server_hours():
     result = simulate(Balancer(servers=(web,), scaling=Schedule(((600, 3), (1800, 2)),
                                                                  boot_time=120)), workload)
     events = result.events
-    assert events.query("event == 'launched'")["time"].tolist() == [0, 600, 600]
-    assert events.query("event == 'in service'")["time"].tolist() == [0, 720, 720]
+    assert events.query("event == 'in service from the start'")["time"].tolist() == [0]
+    assert events.query("event == 'launched'")["time"].tolist() == [600, 600]
+    assert events.query("event == 'in service'")["time"].tolist() == [720, 720]
     # paid: 1 server 0-600 s, 3 to 1800 s, then 2 (the newest drained in milliseconds)
     end = result.end_time
     expected = (600 + 3 * 1200 + 2 * (end - 1800)) / 3600
@@ -217,6 +230,56 @@ def test_sticky_scale_in_logs_out_the_users_of_the_server_that_leaves():
     assert lost.query("server == 'web-4'")["sessions"].sum() == len(held) > 60
     assert set(lost.query("server == 'web-4'")["why"]) <= {"left the fleet", "moved"}
     assert result.summary["failed"] == 0
+
+
+def test_a_retired_server_is_never_launched_again_only_fresh_copies():
+    # web-2 fails at 100-200 s and for good from 300 s; it is retired at 150 s, and the
+    # server launched at 320 s is a fresh copy, up and serving, not web-2 back from the dead
+    web = Server(workers=1, mean_service_time=0.01, name="web")
+    flaky = Server(workers=1, mean_service_time=0.01, name="web",
+                   failures=((100, 200), (300, math.inf)))
+    result = simulate(Balancer(servers=(web, flaky), health_check_interval=5,
+                               scaling=Schedule(((150, 1), (320, 2)))),
+                      Workload(arrival_rate=20, duration=1000, seed=1))
+    launched = result.events.query("event == 'launched'")["component"].tolist()
+    assert launched == ["web-3"]
+    assert result.requests.query("arrival > 330")["outcome"].eq("ok").all()
+    assert accounted(result)
+
+
+def test_scaling_in_while_servers_boot_calls_off_their_launch():
+    web = Server(workers=1, mean_service_time=0.01, name="web")
+    workload = Workload(arrival_rate=20, duration=20, seed=1)
+    for start, schedule, left in ((1, ((5, 3), (5.5, 1)), 1), (2, ((5, 4), (5.5, 2)), 2)):
+        result = simulate(Balancer(servers=(web,) * start,
+                                   scaling=Schedule(schedule, boot_time=1)), workload)
+        fleet = fleet_over_time(result.events, result.end_time)
+        assert fleet["in_service"].iloc[-1] == fleet["paid"].iloc[-1] == left
+        assert result.events.query("event == 'draining'").empty  # no serving one removed
+        assert (result.requests["outcome"] == "ok").all()
+
+
+def test_two_tiers_that_keep_sessions_each_keep_their_own():
+    # sticky web servers in front of a store: a request passing both is not a move
+    store = Server(workers=4, mean_service_time=0.0005, name="store", keeps_sessions=True)
+    web = Server(workers=1, mean_service_time=0.01, name="web", keeps_sessions=True,
+                 calls=store)
+    result = simulate(Balancer(servers=(web,) * 4, policy="sticky"),
+                      Workload(arrival_rate=100, duration=20, clients=50, seed=1))
+    assert result.summary["sessions_lost"] == 0 and result.summary["ok"] > 1900
+
+
+def test_scaling_report_keeps_bins_without_arrivals_and_refuses_a_fixed_fleet():
+    profile = ((0, 1.0), (100, 1.0), (100, 0.0), (300, 0.0), (300, 1.0))
+    web = Server(workers=1, mean_service_time=0.01, name="web")
+    result = simulate(Balancer(servers=(web,), scaling=Schedule(((150, 3),))),
+                      Workload(arrival_rate=20, duration=400, rate_profile=profile, seed=1))
+    timeline = scaling_report(result, bin_seconds=50)["timeline"]
+    assert timeline["time"].tolist() == [50.0 * i for i in range(8)]
+    assert timeline["load"].tolist()[2:6] == [0, 0, 0, 0]
+    assert timeline["servers"].tolist() == pytest.approx([1, 1, 1, 3, 3, 3, 3, 3])
+    with pytest.raises(ValueError, match="result"):
+        scaling_report(simulate(Balancer.of(2), Workload(duration=10)))
 
 
 # --- the autoscaler -------------------------------------------------------------------------

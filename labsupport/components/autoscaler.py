@@ -13,9 +13,10 @@ need again in five minutes): each finishes his tables first. After any change sh
 `cool_down` seconds before deciding again, and she never has fewer than `min_servers` or
 more than `max_servers`.
 
-So a new server is serving no sooner than window + delay + boot time after the load rose
-past the target: that lag, and the choice between reacting fast (and flapping on noise)
-and slowly (and queueing in the meantime), is what the stateless-tier lab shows.
+So a new server serves about window + delay + boot time after the load rose past the
+target (no sooner, counted from the start of the first period measured above it): that lag,
+and the choice between reacting fast (and flapping on noise) and slowly (and queueing in the
+meantime), is what the stateless-tier lab shows.
 
 `Autoscaler` and `Schedule` are given to `Balancer(scaling=...)`; the balancer adds and
 removes servers (`RunningBalancer.launch` and `retire`) and measures their utilisation.
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import checks
+from ..core.log import OUTCOMES
 from ..core.metrics import over_time
 
 
@@ -162,14 +164,14 @@ class Schedule:
 
 
 def change_fleet(balancer, change, pending, boot_time):
-    """Launch `change` servers (or retire -`change`, never the last one); `change` is no
-    longer pending."""
+    """Launch `change` servers (or retire -`change`, booting ones first, never the last
+    one); `change` is no longer pending."""
     if change in pending:
         pending.remove(change)
     for _ in range(abs(change)):
         if change > 0:
             balancer.launch(boot_time)
-        elif len(balancer.fleet) > 1:
+        elif len(balancer.fleet) + len(balancer.booting) > 1:
             balancer.retire()
 
 
@@ -178,8 +180,8 @@ def fleet_over_time(events, end):
     row per change, with `time`, `in_service` (serving, or in rotation's reach) and `paid`
     (launched and not yet gone: booting, serving or draining, what a cloud bills)."""
     checks.columns("events", events, "time", "component", "event")
-    step = {"in service": (1, 0), "draining": (-1, 0), "launched": (0, 1),
-            "left the fleet": (0, -1)}
+    step = {"in service from the start": (1, 1), "in service": (1, 0), "draining": (-1, 0),
+            "launched": (0, 1), "called off": (0, -1), "left the fleet": (0, -1)}
     changes = events[events["event"].isin(step)]
     rows, in_service, paid = [(0.0, 0, 0)], 0, 0
     for time, event in zip(changes["time"], changes["event"]):
@@ -199,17 +201,21 @@ def server_hours(events, end):
 
 def scaling_report(result, bin_seconds=60.0):
     """What a fleet did over a run, in a few numbers and small tables (for `sweep(keep=)`):
-    `server_hours` paid, scaling `actions` (servers launched or sent to drain after the
-    start), `changes` (those events and the servers coming into service: time, server,
-    event), and `timeline`, one row per `bin_seconds` of arrivals: `time` (the bin's start,
-    seconds), `load` (requests per second that arrived), `dropped` (requests turned away),
-    `servers` (in service, on average over the bin) and `p99` (seconds, of requests that
-    arrived in it and were served)."""
+    `server_hours` paid, scaling `actions` (servers launched, called off while booting, or
+    sent to drain), `changes` (those events and the servers coming into service and leaving:
+    time, server, event), and `timeline`, one row per `bin_seconds` of the arrivals: `time`
+    (the bin's start, seconds), `load` (requests per second that arrived), `dropped`
+    (requests turned away), `servers` (in service, on average over the bin) and `p99`
+    (seconds, of requests that arrived in it and were served; NaN if none)."""
     checks.positive("bin_seconds", bin_seconds, maximum=checks.MAX_TIME)
     events, end = result.events, result.end_time
+    if not (events["event"] == "in service from the start").any():
+        raise ValueError("result must come from a run of a Balancer with scaling (an "
+                         "Autoscaler, or a Schedule: a fixed fleet is a one-step Schedule)")
     fleet = fleet_over_time(events, end)
-    bins = over_time(result.requests, bin_seconds)
-    starts = bins["time"].to_numpy(float)
+    last = result.requests["arrival"].max() if len(result.requests) else 0.0
+    starts = np.arange(np.floor(last / bin_seconds) + 1) * bin_seconds
+    bins = over_time(result.requests, bin_seconds).set_index("time").reindex(starts)
     times, serving = fleet["time"].to_numpy(), fleet["in_service"].to_numpy(float)
     area = np.concatenate([[0.0], np.cumsum(serving[:-1] * np.diff(times))])
 
@@ -217,17 +223,17 @@ def scaling_report(result, bin_seconds=60.0):
         i = np.searchsorted(times, moment, side="right") - 1
         return area[i] + serving[i] * (moment - times[i])
 
-    edges = np.minimum(np.append(starts, starts[-1] + bin_seconds) if len(starts) else [], end)
+    edges = np.minimum(np.append(starts, starts[-1] + bin_seconds), end)
+    counts = bins[[outcome for outcome in OUTCOMES]].fillna(0)
     timeline = pd.DataFrame({
         "time": starts,
-        "load": bins.drop(columns=["time", "p50", "p99", "mean"]).sum(axis=1).to_numpy()
-        / bin_seconds,
-        "dropped": bins["dropped"].to_numpy(),
+        "load": counts.sum(axis=1).to_numpy() / bin_seconds,
+        "dropped": counts["dropped"].to_numpy().astype(int),
         "servers": np.diff(served_by(edges)) / np.maximum(np.diff(edges), 1e-12),
         "p99": bins["p99"].to_numpy()})
-    changes = events[(events["time"] > 0) & events["event"].isin(
-        ["launched", "in service", "draining", "left the fleet"])].rename(
+    moves = ["launched", "called off", "draining"]
+    changes = events[events["event"].isin(moves + ["in service", "left the fleet"])].rename(
         columns={"component": "server"}).reset_index(drop=True)
-    actions = int(changes["event"].isin(["launched", "draining"]).sum())
-    return {"server_hours": server_hours(events, end), "actions": actions,
+    return {"server_hours": server_hours(events, end),
+            "actions": int(changes["event"].isin(moves).sum()),
             "changes": changes, "timeline": timeline}

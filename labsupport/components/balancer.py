@@ -102,17 +102,18 @@ class Balancer:
                     self.scaling, "max_servers"):
                 raise ValueError(f"scaling must be an Autoscaler or a Schedule, "
                                  f"got {checks.shown(self.scaling)}")
-            lowest = getattr(self.scaling, "min_servers", 1)
-            highest = getattr(self.scaling, "min_servers", None) and self.scaling.max_servers
-            if len(servers) < lowest or (highest and len(servers) > highest):
+            if hasattr(self.scaling, "min_servers") and not (
+                    self.scaling.min_servers <= len(servers) <= self.scaling.max_servers):
                 raise ValueError(f"servers (the fleet at the start) must number from "
-                                 f"{lowest} to {highest} (the autoscaler's min_servers to "
-                                 f"max_servers), got {len(servers)}")
+                                 f"{self.scaling.min_servers} to {self.scaling.max_servers} "
+                                 f"(the autoscaler's min_servers to max_servers), "
+                                 f"got {len(servers)}")
 
     @property
     def all_servers(self):
         """Every server the balancer may send to in a run: `servers`, and with `scaling`
-        the copies of the first one it may add, up to its `max_servers`."""
+        `max_servers` fresh copies of the first one (so it can always launch up to its
+        maximum; the summary shows a utilisation for each, over the whole run)."""
         if self.scaling is None:
             return self.servers
         first = self.servers[0]
@@ -122,7 +123,7 @@ class Balancer:
         spares = [name for name in names if name not in taken]
         return self.servers + tuple(
             dataclasses.replace(first, name=name, tier=base, failures=())
-            for name in spares[:max(self.scaling.max_servers - len(self.servers), 0)])
+            for name in spares[:self.scaling.max_servers])
 
     @classmethod
     def of(cls, count, server=Server(), **options):
@@ -162,8 +163,10 @@ class RunningBalancer:
         self.servers = [server.build(sim) for server in spec.all_servers]
         self.position = {server: i for i, server in enumerate(self.servers)}
         self.fleet = self.servers[:len(spec.servers)]  # the servers in service
+        self.spares = self.servers[len(spec.servers):]  # fresh copies `scaling` may launch
         self.in_rotation = list(self.fleet)  # the servers the balancer sends to
         self.booting, self.draining = [], []  # servers on their way in, and out
+        self.launches = {}  # server -> the number of its latest launch
         self.measured = {server: (0.0, 0.0) for server in self.fleet}  # see utilisation
         self.clients = sim.clients if spec.policy == "sticky" else None
         self.ring = sorted((ring_hash(f"{server.spec.name}#{point}"), i)
@@ -180,8 +183,7 @@ class RunningBalancer:
             self.env.process(self.health_checks())
         if spec.scaling is not None:
             for server in self.fleet:
-                self.log.event(0.0, server.spec.name, "launched")
-                self.log.event(0.0, server.spec.name, "in service")
+                self.log.event(0.0, server.spec.name, "in service from the start")
             self.env.process(spec.scaling.run(self.env, self))
 
     def accept(self, rid, reply):
@@ -269,7 +271,7 @@ class RunningBalancer:
         again. Checks that could change nothing are skipped, not ticked through (see
         `next_check`), so this costs work per failure, not per second of the run."""
         interval = self.spec.health_check_interval
-        failed_checks, check = dict.fromkeys(self.servers, 0), 0  # servers in service only
+        failed_checks, check = dict.fromkeys(self.servers, 0), 0
         while (check := self.next_check(check, failed_checks)) is not None:
             yield self.env.timeout(check * interval - self.env.now)
             self.check_servers(failed_checks)
@@ -313,29 +315,39 @@ class RunningBalancer:
     # --- adding and removing servers (what `scaling` calls) -------------------------
 
     def launch(self, boot_time):
-        """Start a spare server: it boots for `boot_time` seconds, then joins the fleet and
-        the rotation. Returns False when every server is already in use."""
-        spares = [server for server in self.servers if server not in self.fleet
-                  and server not in self.booting and server not in self.draining]
-        if not spares:
+        """Start a fresh spare server (never one that served before: a new machine): it
+        boots for `boot_time` seconds, then joins the fleet and the rotation. Returns False
+        when every spare is in use."""
+        idle = [server for server in self.spares if server not in self.fleet
+                and server not in self.booting and server not in self.draining]
+        if not idle:
             return False
-        server = spares[0]
+        server = idle[0]
+        launch = self.launches[server] = self.launches.get(server, 0) + 1
         self.booting.append(server)
         self.log.event(self.env.now, server.spec.name, "launched")
 
         def booted(_):
-            self.booting.remove(server)
-            self.fleet.append(server)
-            self.measured[server] = (self.env.now, server.busy_until(self.env.now))
-            self.set_rotation(server, True, "in service")
+            if server in self.booting and self.launches[server] == launch:  # not called off
+                self.booting.remove(server)
+                self.fleet.append(server)
+                self.measured[server] = (self.env.now, server.busy_until(self.env.now))
+                self.set_rotation(server, True, "in service")
 
         self.env.timeout(boot_time).callbacks.append(booted)
         return True
 
     def retire(self):
-        """Take the newest server out of the fleet and the rotation at once; it finishes
-        every request it holds (draining), then leaves, losing the sessions it keeps."""
-        server = self.fleet.pop()
+        """Remove one server: a booting one if any (its launch is called off), else one in
+        the fleet, a failed one first, else the newest. It leaves the rotation at once,
+        finishes every request it holds (draining), then leaves, losing its sessions."""
+        if self.booting:
+            server = self.booting.pop()
+            self.log.event(self.env.now, server.spec.name, "called off")
+            return
+        down = [server for server in self.fleet if not server.up]
+        server = (down or self.fleet)[-1]
+        self.fleet.remove(server)
         self.draining.append(server)
         if server in self.in_rotation:
             self.set_rotation(server, False, "draining")

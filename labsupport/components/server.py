@@ -222,7 +222,8 @@ class RunningServer:
             return
         self.time_here[rid] += self.env.now - arrived
         if self.clients is not None:
-            self.log.keep_session(self.clients[rid], self.place)
+            self.log.keep_session(self.spec.tier or self.spec.name, self.clients[rid],
+                                  self.place)
         if self.behind is None:
             reply(rid, OK)
         elif not self.spec.blocking:  # hand it on; the answer goes straight back

@@ -66,8 +66,8 @@ class RequestLog:
         self.time_in = {}            # tier -> seconds each request spent in it (queue and
         #                              service, of every copy a client sent; not the time
         #                              it waited on tiers behind)
-        self.session_at = {}         # user -> place holding their session (servers that
-        #                              keep sessions in their own memory)
+        self.session_at = {}         # (tier, user) -> place holding the user's session
+        #                              in that tier (servers that keep sessions)
         self.sessions_lost = []      # (time, place, sessions, why): users logged out
         self.requests = n            # how many requests the workload made
         self.ended = 0               # how many of them have an outcome
@@ -105,21 +105,22 @@ class RequestLog:
         if self.ended == self.requests and self.when_all_ended:
             self.when_all_ended()
 
-    def keep_session(self, client, place):
-        """`place` served user `client` and keeps their session from now on. A user whose
-        session another place holds must log in again here: that session is lost to them."""
-        holder = self.session_at.get(client)
+    def keep_session(self, tier, client, place):
+        """`place`, in `tier`, served user `client` and keeps their session from now on. A
+        user whose session another place of the tier holds must log in again here: that
+        session is lost to them."""
+        holder = self.session_at.get((tier, client))
         if holder != place:
             if holder is not None:
                 self.sessions_lost.append((self.clock.now, self.places[holder], 1, "moved"))
-            self.session_at[client] = place
+            self.session_at[tier, client] = place
 
     def drop_sessions(self, place, why):
         """`place` loses every session it holds (it failed, or left the fleet): its users
         are logged out. Returns how many."""
-        users = [client for client, holder in self.session_at.items() if holder == place]
-        for client in users:
-            del self.session_at[client]
+        users = [key for key, holder in self.session_at.items() if holder == place]
+        for key in users:
+            del self.session_at[key]
         if users:
             self.sessions_lost.append((self.clock.now, self.places[place], len(users), why))
         return len(users)

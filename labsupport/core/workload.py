@@ -64,14 +64,21 @@ def with_spike(profile, start, duration, share=1.0):
     checks.positive("duration", duration, maximum=checks.MAX_TIME)
     checks.share("share", share)
     end = start + duration
+    inside = sorted({time for time, _ in profile if start < time < end}
+                    | {cross for cross in _crossings(profile, share) if start < cross < end})
     before = [(time, rate) for time, rate in profile if time < start]
-    inside = [(time, max(rate, share)) for time, rate in profile if start < time < end]
     after = [(time, rate) for time, rate in profile if time > end]
-    edges = [(start, profile_share(profile, start, before_step=True)), (start, max(
-        profile_share(profile, start), share))] + inside + [
-        (end, max(profile_share(profile, end, before_step=True), share)),
-        (end, profile_share(profile, end))]
-    return tuple(before + edges + after)
+    return tuple(before + [(start, profile_share(profile, start, before_step=True))]
+                 + [(time, max(profile_share(profile, time), share))
+                    for time in [start, *inside, end]]
+                 + [(end, profile_share(profile, end))] + after)
+
+
+def _crossings(profile, share):
+    """The times where the table's straight lines cross `share`."""
+    return [t0 + (share - s0) * (t1 - t0) / (s1 - s0)
+            for (t0, s0), (t1, s1) in zip(profile, profile[1:])
+            if t1 > t0 and min(s0, s1) < share < max(s0, s1)]
 
 
 def checked_profile(profile):
@@ -224,23 +231,21 @@ class Workload:
         else:
             gap = self._gaps_within(gaps_rng)
         time = np.cumsum(gap)  # adds in order, as the simulation clock does
-        if self.rate_profile is not None:  # thinning: keep each with probability share(t)
-            time = time[thinning_rng.random(len(time)) < self._shares(time)]
-            gap = np.diff(time, prepend=0.0)
-            time = np.cumsum(gap)
-        n = len(gap)
-        end = self.duration if self.duration is not None else float(time[-1])
+        n = len(gap)  # every candidate gets its draws, kept or not: the same request, the
+        #               same size, kind, key and user, at every profile
         client = (client_rng.integers(0, self.clients, n) if self.client_skew == 0
                   else self._by_popularity(client_rng, n, self.clients, self.client_skew))
-        return Arrivals(
-            gap=gap,
-            time=time,
-            size=size_rng.standard_exponential(n),
-            is_write=kind_rng.random(n) >= self.read_share,
-            key=client if self.own_keys else self._keys(key_rng, n),
-            client=client,
-            end=float(end),
-        )
+        size, is_write = size_rng.standard_exponential(n), kind_rng.random(n) >= self.read_share
+        key = client if self.own_keys else self._keys(key_rng, n)
+        if self.rate_profile is not None:  # thinning: keep each with probability share(t)
+            kept = thinning_rng.random(n) < self._shares(time)
+            time, size, is_write, key, client = (
+                column[kept] for column in (time, size, is_write, key, client))
+            gap = np.diff(time, prepend=0.0)
+            time = np.cumsum(gap)
+        end = self.duration if self.duration is not None else float(time[-1])
+        return Arrivals(gap=gap, time=time, size=size, is_write=is_write, key=key,
+                        client=client, end=float(end))
 
     def _keys(self, rng, n):
         """Keys by Zipf popularity."""
@@ -249,7 +254,8 @@ class Workload:
     @staticmethod
     def _by_popularity(rng, n, count, skew):
         """`n` draws of 0 .. count-1 by Zipf popularity: the same uniform draws at every
-        skew (inverse CDF)."""
+        skew (inverse CDF). (Users at client_skew 0 keep the uniform integers the workload
+        always drew, so its runs are what they were.)"""
         cumulative = np.cumsum(zipf_popularity(count, skew))
         return np.minimum(np.searchsorted(cumulative, rng.random(n), side="right"), count - 1)
 
