@@ -302,6 +302,21 @@ def test_the_autoscaler_adds_a_server_exactly_window_delay_and_boot_after_a_step
     assert len(joined) == 1 and (result.requests["outcome"] == "ok").all()
 
 
+@pytest.mark.parametrize("offset", [0.0, 10.0, 25.0, 40.0, 55.0])
+def test_a_step_within_a_period_is_caught_within_a_period_of_window_delay_and_boot(offset):
+    # each look averages one period: a step partway through one makes that look partly high
+    # (above the target if high for long enough), so help comes a period sooner at most,
+    # and a period later at most
+    step = STEP_AT + offset
+    trace = Trace(times=tuple(np.concatenate([np.arange(0.5, step, 1.0),
+                                              np.arange(step + 0.05, 1600, 1 / 7.5)])))
+    web = Server(workers=1, mean_service_time=0.1, name="web")
+    result = simulate(Balancer(servers=(web, web), scaling=Autoscaler(**SCALER)), trace)
+    joined = result.events.query("event == 'in service'")["time"].min()
+    lag = SCALER["window"] + SCALER["delay"] + SCALER["boot_time"]
+    assert step + lag - SCALER["period"] < joined <= step + lag + SCALER["period"]
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_the_autoscaler_is_never_sooner_than_window_delay_and_boot(seed):
     # Poisson arrivals, 2 a second then 10 (utilisation 0.1, then 0.5): a period's
