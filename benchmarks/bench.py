@@ -185,6 +185,8 @@ def engine_table():
 SCALE = """
 import json, pathlib, time
 from labsupport import Balancer, Cache, Clients, Database, Server, Workload, simulate
+from labsupport.components.autoscaler import Autoscaler
+from labsupport.core.workload import day_profile
 system, workload = {system}, {workload}
 started = time.perf_counter()
 result = simulate(system, workload)
@@ -227,6 +229,13 @@ SCALE_CASES = {
      "mean_service_time=0.005, write_service_time=0.010))), blocking=False))",
      "Workload(arrival_rate=1_500, requests=1_000_000, read_share=0.9, keys=100_000, "
      "key_skew=1.0, seed=1)"),
+    "sticky sessions: ten servers keeping the sessions of 100,000 users, 1,000,000 requests":
+    ("Balancer.of(10, Server(mean_service_time=0.01, keeps_sessions=True), policy='sticky')",
+     "Workload(arrival_rate=900, requests=1_000_000, clients=100_000, seed=1)"),
+    "an autoscaled day: ~1,000,000 requests following a daily wave, 2 to 12 servers":
+    ("Balancer(servers=(Server(mean_service_time=0.25, name='web'),) * 2, "
+     "policy='least_connections', scaling=Autoscaler(min_servers=2, max_servers=12))",
+     "Workload(arrival_rate=20, duration=86_400, rate_profile=day_profile(0.15), seed=1)"),
     "limit: the most attempts, 10 immediate retries x 181,818 requests (a retry storm)":
     ("Clients(Server(mean_service_time=0.01), timeout=0.2, retries=10)",
      "Workload(arrival_rate=90, requests=181_818, seed=1)"),
