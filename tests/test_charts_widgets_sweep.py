@@ -174,6 +174,8 @@ def test_every_chart_helper_gives_a_spec_vega_can_draw():
                                 log_y=True))
     assert renders(charts.lines(table, "offered_load", "p99_latency", "design (kind)",
                                 "load", "p99", threshold=(0.05, "target")))
+    assert renders(charts.lines(table, "offered_load", "p99_latency", "design (kind)",
+                                "load", "p99", marks=[(0.5, "a moment")], step=True))
     assert renders(charts.bars(table, "design (kind)", "p99_latency", "size class",
                                "design", "p99", controls=[("system.workers", "n", "radio")]))
     assert renders(charts.timeline(over_time(result.requests, 1.0), events=[(5, "fails")]))

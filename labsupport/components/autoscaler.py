@@ -203,7 +203,8 @@ def scaling_report(result, bin_seconds=60.0):
     """What a fleet did over a run, in a few numbers and small tables (for `sweep(keep=)`):
     `server_hours` paid, scaling `actions` (servers launched, called off while booting, or
     sent to drain), `changes` (those events and the servers coming into service and leaving:
-    time, server, event), and `timeline`, one row per `bin_seconds` of the arrivals: `time`
+    time, server, event), `fleet` (`fleet_over_time`: servers in service and paid for, at
+    each change), and `timeline`, one row per `bin_seconds` of the arrivals: `time`
     (the bin's start, seconds), `load` (requests per second that arrived), `dropped`
     (requests turned away), `servers` (in service, on average over the bin) and `p99`
     (seconds, of requests that arrived in it and were served; NaN if none)."""
@@ -236,4 +237,4 @@ def scaling_report(result, bin_seconds=60.0):
         columns={"component": "server"}).reset_index(drop=True)
     return {"server_hours": server_hours(events, end),
             "actions": int(changes["event"].isin(moves).sum()),
-            "changes": changes, "timeline": timeline}
+            "changes": changes, "fleet": fleet, "timeline": timeline}

@@ -95,15 +95,18 @@ def as_series(table, columns, series="series", value="value"):
 
 
 def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False, threshold=None,
-          log_x=False):
+          log_x=False, marks=(), step=False):
     """Points joined by lines, one colour per `series`, with optional kernel-free controls.
 
     threshold: optional (value, label) drawn as a dashed horizontal rule (a target, say).
+    marks: (x, label) pairs drawn as dotted vertical rules (moments on a time axis).
+    step: draw each series as steps (a count that changes at moments), without points.
     """
     checks.columns("table", table, x, y, series)
     params = _controls(table, controls)
     names = list(pd.unique(table[series]))
-    chart = alt.Chart(table).mark_line(point=True).encode(
+    mark = {"interpolate": "step-after"} if step else {"point": True}
+    chart = alt.Chart(table).mark_line(**mark).encode(
         alt.X(f"{x}:Q", title=x_title, scale=alt.Scale(type="log" if log_x else "linear")),
         alt.Y(f"{y}:Q", title=y_title, scale=alt.Scale(type="log" if log_y else "linear")),
         alt.Color(f"{series}:N", title=series, legend=alt.Legend(orient="top"),
@@ -117,6 +120,12 @@ def lines(table, x, y, series, x_title, y_title, controls=(), log_y=False, thres
         chart = alt.layer(chart, rule.mark_rule(strokeDash=[6, 4], color="#333").encode(y=f"{y}:Q"),
                           rule.mark_text(align="left", dy=-6, x=4, color="#333")
                           .encode(y=f"{y}:Q", text="label:N"))
+    if marks:
+        moments = alt.Chart(pd.DataFrame(list(marks), columns=[x, "label"]))
+        chart = alt.layer(chart, moments.mark_rule(strokeDash=[2, 2], color="#333").encode(
+            x=f"{x}:Q", tooltip=["label:N"]), moments.mark_text(
+            align="left", dx=3, baseline="top", angle=90, fontSize=10, color="#333").encode(
+            x=f"{x}:Q", y=alt.value(4), text="label:N"))
     return _with_controls(chart.properties(width=WIDTH, height=HEIGHT), params)
 
 
