@@ -274,7 +274,7 @@ def stacks(draw):
                              window=period * count(1, 3), delay=real(0, 1),
                              boot_time=real(0, 1), min_servers=1,
                              max_servers=count(servers, 6), cool_down=real(0, 2))
-    system = Balancer.of(servers, web, policy=pick(*POLICIES[:3], "sticky"),
+    system = Balancer.of(servers, web, policy=pick(*POLICIES[:3], "sticky", "sticky_cookie"),
                          retries=pick(True, False),
                          health_check_interval=pick(None, real(0.05, 1)), scaling=scaling)
     if pick(True, False):  # a CDN in front, its edges failing too

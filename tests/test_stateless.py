@@ -117,6 +117,41 @@ def test_sticky_sends_every_request_of_a_user_to_one_server():
     assert result.summary["sessions_lost"] == 0 and accounted(result)
 
 
+def test_a_stickiness_cookie_deals_users_out_in_turn_and_keeps_them_there():
+    result = simulate(Balancer(servers=(WEB,) * 4, policy="sticky_cookie"), USERS)
+    log = result.requests
+    assert log.groupby("client")["server"].nunique().max() == 1
+    users = log.groupby("server", observed=True)["client"].nunique()
+    assert users.max() - users.min() <= 1 and users.sum() == log["client"].nunique()
+    assert result.summary["sessions_lost"] == 0 and accounted(result)
+
+
+@pytest.mark.parametrize("policy", ["sticky", "sticky_cookie"])
+def test_a_server_added_to_a_sticky_tier_moves_users_by_hash_and_none_by_cookie(policy):
+    # a fifth server at 30 s: consistent hashing gives it about a fifth of the users, away
+    # from their sessions; a cookie keeps everyone where they are, so it gets only new users
+    result = simulate(Balancer(servers=(WEB,) * 4, policy=policy,
+                               scaling=Schedule(((30, 5),))), USERS)
+    after = result.requests.query("arrival > 40")
+    share = (after["server"] == "web-5").mean()
+    moved = result.summary["sessions_lost"]
+    if policy == "sticky":
+        assert 0.1 < share < 0.3 and moved > 50
+    else:
+        assert share < 0.01 and moved == 0
+    assert result.summary["failed"] == 0
+
+
+@pytest.mark.parametrize("policy", ["sticky", "sticky_cookie"])
+def test_either_sticky_policy_loses_exactly_the_failed_servers_sessions(policy):
+    result = simulate(Balancer(servers=(WEB, WEB, failing(WEB, 30.0), WEB), policy=policy),
+                      USERS)
+    log = rows(result)
+    held = set(log.loc[(log["server"] == "web-3") & (log["finish"] <= 30), "client"])
+    assert result.sessions_lost["why"].tolist() == ["failed"]
+    assert result.summary["sessions_lost"] == len(held) > 60
+
+
 def test_a_heavy_user_weighs_on_their_one_server():
     heavy = Workload(arrival_rate=200, duration=60, clients=20, client_skew=1.5, seed=4)
     sticky = simulate(Balancer(servers=(WEB,) * 4, policy="sticky"), heavy).requests

@@ -4,7 +4,8 @@ Picture the host at the door of a busy restaurant. Guests arrive at one door;
 the host walks each to a table with a free waiter, following a rule: take the
 waiters in turn (round robin), pick one at random, pick the least busy (least
 connections), glance at two at random and take the less busy of those (two
-choices), or seat each regular at their own waiter (sticky). Every few seconds the host
+choices), or seat each regular at their own waiter (sticky: by a hash of the guest's name,
+or by a card the host gives each guest on their first visit). Every few seconds the host
 looks round the room (a health check); a waiter who has not answered
 `unhealthy_after_checks` looks in a row is taken off the rota until he answers again. A guest sent to a waiter who has just collapsed is
 turned away, or, with `retries`, walked once to the next waiter on the rota.
@@ -30,7 +31,8 @@ from ..core.log import FAILED
 from .server import Server
 
 POLICIES = ("round_robin", "random", "least_connections", "two_choices",
-            "weighted_round_robin", "sticky")
+            "weighted_round_robin", "sticky", "sticky_cookie")
+BY_USER = ("sticky", "sticky_cookie")  # the policies that pick a server for the user
 RING_POINTS = 160  # points per server on the sticky policy's hash ring, as nginx's
 #                    `hash ... consistent` places (ngx_http_upstream_hash_module.c)
 
@@ -51,8 +53,12 @@ class Balancer:
     unhealthy_after_checks: failed checks in a row before a server is taken out.
     retries: send a request that a server failed to the next server in rotation, once.
     policy "sticky": each user goes to the server its user number hashes to on a ring
-        (consistent hashing, like nginx's `hash $cookie_... consistent`); while that
-        server is out of rotation, to the next server on the ring.
+        (consistent hashing, like nginx's `hash ... consistent`); while that server is out
+        of rotation, to the next server on the ring.
+    policy "sticky_cookie": a user's first request goes to the next server in turn, and
+        every later one to the same server, as a cookie naming it would send it (nginx's
+        `sticky cookie`, a cloud balancer's stickiness cookie); while that server is out of
+        rotation, the user is sent on as if new.
     scaling: an `Autoscaler` or a `Schedule` that adds and removes servers during the
         run; `servers` are then the fleet at the start, and the servers it adds are
         copies of the first one (without its failures).
@@ -168,12 +174,13 @@ class RunningBalancer:
         self.booting, self.draining = [], []  # servers on their way in, and out
         self.launches = {}  # server -> the number of its latest launch
         self.measured = {server: (0.0, 0.0) for server in self.fleet}  # see utilisation
-        self.clients = sim.clients if spec.policy == "sticky" else None
+        self.clients = sim.clients if spec.policy in BY_USER else None
         self.ring = sorted((ring_hash(f"{server.spec.name}#{point}"), i)
                            for i, server in enumerate(self.servers)
                            for point in range(RING_POINTS))
         self.ring_points = [point for point, _ in self.ring]
         self.sticky_to = {}  # user -> server, while the rotation stays as it is
+        self.cookie = {}  # user -> the server their cookie names ("sticky_cookie")
         self.rng = sim.random(spec.name)
         self.turn = 0
         self.weight = dict(zip(self.servers, spec.weights or [1.0] * len(self.servers)))
@@ -192,7 +199,7 @@ class RunningBalancer:
             self.log.where[rid] = self.log.ended_by[rid] = self.place
             reply(rid, FAILED)
             return
-        server = (self.sticky(self.in_rotation, self.clients[rid]) if self.clients is not None
+        server = (self.pick(self.in_rotation, self.clients[rid]) if self.clients is not None
                   else self.pick(self.in_rotation))
         server.accept(rid, lambda rid, outcome: self.answered(server, rid, outcome, reply))
 
@@ -210,13 +217,19 @@ class RunningBalancer:
         reply(rid, outcome)
 
     def next_after(self, server, rid):
-        """The next server in rotation after `server` (what nginx's proxy_next_upstream tries):
-        with the sticky policy, the next on the user's ring."""
+        """The server to retry request `rid` on after `server` failed it (what nginx's
+        proxy_next_upstream tries): the next in rotation; with "sticky", the next on the
+        user's ring; with "sticky_cookie", the next in rotation, which the cookie now names."""
         others = [s for s in self.in_rotation if s is not server]
-        if self.clients is not None:
-            return self.on_ring(others, self.clients[rid]) if others else None
+        if not others:
+            return None
+        if self.spec.policy == "sticky":
+            return self.on_ring(others, self.clients[rid])
         later = [s for s in others if self.position[s] > self.position[server]]
-        return (later or others or [None])[0]
+        chosen = (later or others)[0]
+        if self.spec.policy == "sticky_cookie":
+            self.cookie[self.clients[rid]] = chosen
+        return chosen
 
     # --- the policies: each picks one of `candidates` ---------------------------
 
@@ -253,6 +266,13 @@ class RunningBalancer:
         if client not in self.sticky_to:
             self.sticky_to[client] = self.on_ring(candidates, client)
         return self.sticky_to[client]
+
+    def sticky_cookie(self, candidates, client):
+        """The server the user's cookie names; a new user (or one whose server is out of
+        rotation) gets the next server in turn, and a cookie naming it."""
+        if self.cookie.get(client) not in candidates:
+            self.cookie[client] = self.round_robin(candidates)
+        return self.cookie[client]
 
     def on_ring(self, candidates, client):
         """The first of `candidates` on the ring at or after the user's point."""
