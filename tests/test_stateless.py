@@ -152,6 +152,26 @@ def test_either_sticky_policy_loses_exactly_the_failed_servers_sessions(policy):
     assert result.summary["sessions_lost"] == len(held) > 60
 
 
+def test_a_cookie_retry_deals_users_out_in_turn_and_a_server_that_leaves_frees_its_cookies():
+    # retries on, web-3 failed for good: its users are dealt among the other three, not all
+    # piled on the next one
+    servers = (WEB, WEB, failing(WEB, 30.0), WEB)
+    result = simulate(Balancer(servers=servers, policy="sticky_cookie", retries=True), USERS)
+    late = result.requests.query("arrival > 40").groupby("server", observed=True)["client"]
+    users = late.nunique()
+    users = users[users > 0]
+    assert len(users) == 3 and users.max() - users.min() < 0.1 * users.mean()
+    # a spare that leaves and is launched again starts with no users of its own: their
+    # cookies were dropped when it left, and they were dealt elsewhere
+    result = simulate(Balancer(servers=(WEB,) * 2, policy="sticky_cookie",
+                               scaling=Schedule(((1, 3), (20, 2), (40, 3)))),
+                      Workload(arrival_rate=200, duration=60, clients=100, seed=1))
+    log = result.requests
+    before = set(log.query("server == 'web-3' and arrival < 20")["client"])
+    after = set(log.query("server == 'web-3' and arrival > 40")["client"])
+    assert before and not (before & after)
+
+
 def test_a_heavy_user_weighs_on_their_one_server():
     heavy = Workload(arrival_rate=200, duration=60, clients=20, client_skew=1.5, seed=4)
     sticky = simulate(Balancer(servers=(WEB,) * 4, policy="sticky"), heavy).requests
@@ -267,7 +287,7 @@ def test_sticky_scale_in_logs_out_the_users_of_the_server_that_leaves():
     assert result.summary["failed"] == 0
 
 
-def test_a_retired_server_is_never_launched_again_only_fresh_copies():
+def test_a_retired_starting_server_is_never_launched_again_only_spares():
     # web-2 fails at 100-200 s and for good from 300 s; it is retired at 150 s, and the
     # server launched at 320 s is a fresh copy, up and serving, not web-2 back from the dead
     web = Server(workers=1, mean_service_time=0.01, name="web")

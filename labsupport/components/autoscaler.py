@@ -118,7 +118,8 @@ class Autoscaler:
             return None
         workers = np.mean([server.spec.workers for server in balancer.fleet])
         busy_servers = sum(busy for busy, _ in looks) / (len(looks) * self.period) / workers
-        return min(max(math.ceil(busy_servers / target), self.min_servers), self.max_servers)
+        wanted = math.ceil(busy_servers / target - 1e-9)  # 4.2 / 0.6 is 7, not 7.000...1
+        return min(max(wanted, self.min_servers), self.max_servers)
 
 
 @dataclass(frozen=True)
@@ -201,9 +202,9 @@ def server_hours(events, end):
 
 def scaling_report(result, bin_seconds=60.0):
     """What a fleet did over a run, in a few numbers and small tables (for `sweep(keep=)`):
-    `server_hours` paid, scaling `actions` (servers launched, called off while booting, or
-    sent to drain), `changes` (those events and the servers coming into service and leaving:
-    time, server, event), `fleet` (`fleet_over_time`: servers in service and paid for, at
+    `server_hours` paid, scaling `actions` (servers launched or sent to drain), `changes`
+    (those events, launches called off, and servers coming into service and leaving: time,
+    server, event), `fleet` (`fleet_over_time`: servers in service and paid for, at
     each change), and `timeline`, one row per `bin_seconds` of the arrivals: `time`
     (the bin's start, seconds), `load` (requests per second that arrived), `dropped`
     (requests turned away), `servers` (in service, on average over the bin) and `p99`
@@ -232,8 +233,9 @@ def scaling_report(result, bin_seconds=60.0):
         "dropped": counts["dropped"].to_numpy().astype(int),
         "servers": np.diff(served_by(edges)) / np.maximum(np.diff(edges), 1e-12),
         "p99": bins["p99"].to_numpy()})
-    moves = ["launched", "called off", "draining"]
-    changes = events[events["event"].isin(moves + ["in service", "left the fleet"])].rename(
+    moves = ["launched", "draining"]
+    changes = events[events["event"].isin(
+        moves + ["called off", "in service", "left the fleet"])].rename(
         columns={"component": "server"}).reset_index(drop=True)
     return {"server_hours": server_hours(events, end),
             "actions": int(changes["event"].isin(moves).sum()),

@@ -7,8 +7,9 @@ connections), glance at two at random and take the less busy of those (two
 choices), or seat each regular at their own waiter (sticky: by a hash of the guest's name,
 or by a card the host gives each guest on their first visit). Every few seconds the host
 looks round the room (a health check); a waiter who has not answered
-`unhealthy_after_checks` looks in a row is taken off the rota until he answers again. A guest sent to a waiter who has just collapsed is
-turned away, or, with `retries`, walked once to the next waiter on the rota.
+`unhealthy_after_checks` looks in a row is taken off the rota until he answers again. A
+guest sent to a waiter who has just collapsed is turned away, or, with `retries`, walked
+once to the next waiter on the rota.
 
 When the evening rush comes, the manager calls in more waiters, who take a while to
 arrive (`scaling`: an `Autoscaler` or a `Schedule`); when it ends, a waiter sent home
@@ -225,11 +226,11 @@ class RunningBalancer:
             return None
         if self.spec.policy == "sticky":
             return self.on_ring(others, self.clients[rid])
+        if self.spec.policy == "sticky_cookie":  # dealt in turn, as a new user would be
+            chosen = self.cookie[self.clients[rid]] = self.round_robin(others)
+            return chosen
         later = [s for s in others if self.position[s] > self.position[server]]
-        chosen = (later or others)[0]
-        if self.spec.policy == "sticky_cookie":
-            self.cookie[self.clients[rid]] = chosen
-        return chosen
+        return (later or others)[0]
 
     # --- the policies: each picks one of `candidates` ---------------------------
 
@@ -335,9 +336,11 @@ class RunningBalancer:
     # --- adding and removing servers (what `scaling` calls) -------------------------
 
     def launch(self, boot_time):
-        """Start a fresh spare server (never one that served before: a new machine): it
-        boots for `boot_time` seconds, then joins the fleet and the rotation. Returns False
-        when every spare is in use."""
+        """Start a spare (a copy of the first server, never one of the fleet the run began
+        with): it boots for `boot_time` seconds, then joins the fleet and the rotation. A
+        spare that served and left may be launched again, empty, as a new machine would be
+        (though it takes its old place on a sticky hash ring). Returns False when every
+        spare is in use."""
         idle = [server for server in self.spares if server not in self.fleet
                 and server not in self.booting and server not in self.draining]
         if not idle:
@@ -369,6 +372,8 @@ class RunningBalancer:
         server = (down or self.fleet)[-1]
         self.fleet.remove(server)
         self.draining.append(server)
+        self.cookie = {user: named for user, named in self.cookie.items()
+                       if named is not server}  # its users' cookies now name nothing
         if server in self.in_rotation:
             self.set_rotation(server, False, "draining")
         else:
