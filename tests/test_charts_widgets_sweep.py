@@ -186,6 +186,13 @@ def test_every_chart_helper_gives_a_spec_vega_can_draw():
     assert renders(charts.panels_over_time(over, "time", "design", "time (s)"))
     assert renders(charts.panels_over_time(over.assign(knob=1.0), "time", "design", "t",
                                            controls=[("knob", "knob", "radio")]))
+    from labsupport import Balancer
+    from labsupport.components.autoscaler import Schedule, scaling_report
+    scaled = simulate(Balancer.of(1, scaling=Schedule(((5, 2),))), Workload(duration=15))
+    timeline = scaling_report(scaled, bin_seconds=1)["timeline"].assign(fleet="one")
+    assert renders(charts.fleet_timeline(timeline, "fleet", "time (s)", seconds_per_unit=1))
+    with pytest.raises(ValueError, match="timelines"):
+        charts.fleet_timeline(timeline.drop(columns="p99"), "fleet", "time (s)")
 
 
 def test_sweep_puts_labels_beside_each_row():

@@ -3,15 +3,16 @@
 Picture the manager of the restaurant again, now with a rule. Every `period` seconds she
 looks at how busy the waiters were (their utilisation: the share of their time spent
 serving). When every look over the last `window` seconds was above the target, she phones
-for more waiters: as many as would bring the utilisation back to the target
-(`ceil(in service * utilisation / target)`, what clouds call *target tracking*). The call
-takes `delay` seconds to go through, and a new waiter needs `boot_time` seconds to arrive
-and start. When every look over the window was below the target, she sends the newest
-waiters home the same way, after `scale_in_window` seconds of looks below the target
-(by default the same window; a longer one keeps her from sending home a waiter she will
-need again in five minutes): each finishes his tables first. After any change she waits
-`cool_down` seconds before deciding again, and she never has fewer than `min_servers` or
-more than `max_servers`.
+for more waiters: as many as would bring the utilisation back to the target (the waiters'
+worth of work she saw, divided by the target, rounded up: what clouds call *target
+tracking*). The call takes `delay` seconds to go through, and a new waiter needs
+`boot_time` seconds to arrive and start. When every look over the last `scale_in_window`
+seconds was below the target (by default the same window; a longer one keeps her from
+sending home a waiter she will need again in five minutes), she sends the extra waiters
+home the same way: one still on his way first, else one who has collapsed, else the
+newest; each finishes his tables first. After any change she waits `cool_down` seconds
+before deciding again, and she never has fewer than `min_servers` or more than
+`max_servers`.
 
 So a new server serves about window + delay + boot time after the load rose past the
 target (no sooner, counted from the start of the first period measured above it): that lag,

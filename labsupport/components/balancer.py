@@ -220,15 +220,16 @@ class RunningBalancer:
     def next_after(self, server, rid):
         """The server to retry request `rid` on after `server` failed it (what nginx's
         proxy_next_upstream tries): the next in rotation; with "sticky", the next on the
-        user's ring; with "sticky_cookie", the next in rotation, which the cookie now names."""
+        user's ring; with "sticky_cookie", the next server in turn, which the user's cookie
+        names from now on."""
         others = [s for s in self.in_rotation if s is not server]
         if not others:
             return None
         if self.spec.policy == "sticky":
             return self.on_ring(others, self.clients[rid])
         if self.spec.policy == "sticky_cookie":  # dealt in turn, as a new user would be
-            chosen = self.cookie[self.clients[rid]] = self.round_robin(others)
-            return chosen
+            self.cookie[self.clients[rid]] = self.round_robin(others)
+            return self.cookie[self.clients[rid]]
         later = [s for s in others if self.position[s] > self.position[server]]
         return (later or others)[0]
 

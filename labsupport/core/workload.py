@@ -21,8 +21,9 @@ arrivals of a steady stream at the highest rate, `arrival_rate`, exactly as with
 profile; then each one is kept with probability rate(t) / arrival_rate, by a draw of its
 own. What is kept is exactly a Poisson process whose rate follows the profile (Lewis and
 Shedler, 1979), and common random numbers hold as far as thinning allows: the same seed
-gives the same candidate moments at every profile, and a profile that is higher everywhere
-keeps every request a lower one kept, and more.
+gives the same candidates at every profile, each with its own size, kind, key and user drawn
+before thinning, and a profile that is higher everywhere keeps every request a lower one
+kept (the same requests), and more.
 """
 
 from dataclasses import dataclass

@@ -175,6 +175,23 @@ def panels_over_time(table, x, series, x_title, controls=(), height=110):
     return _with_controls(alt.vconcat(*panels, spacing=6), params)
 
 
+FLEET_MEASURES = {"load": "requests per second", "servers": "servers in service",
+                  "p99": "p99 latency (s)"}
+
+
+def fleet_timeline(timelines, series, x_title, seconds_per_unit=60.0, controls=()):
+    """Load, servers in service and p99 latency over a run, one panel each
+    (`panels_over_time`): `timelines` holds one or more `scaling_report` timelines, told
+    apart by the column `series` (and by any control columns); the time axis is in units of
+    `seconds_per_unit` (60: minutes, 3600: hours)."""
+    checks.columns("timelines", timelines, "time", series, *FLEET_MEASURES)
+    checks.positive("seconds_per_unit", seconds_per_unit)
+    table = timelines.assign(**{x_title: timelines["time"] / seconds_per_unit})
+    table = table.drop(columns=[column for column in ("time", "dropped") if column in table])
+    return panels_over_time(as_series(table, FLEET_MEASURES, series="measure"), x_title,
+                            series, x_title, controls)
+
+
 def time_by_tier(table, category, category_title, controls=()):
     """Where the time goes: for each `category` (a design, a load...), a bar of the mean
     latency of served requests, stacked by the tier it was spent in (the summary's
